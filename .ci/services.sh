@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Starts what the end-to-end tests need, safely: dockerd without a bridge, iptables or
+# masquerading (containers run with --network none), and the busybox test image built
+# from Debian's busybox-static (no registry is reachable). Idempotent.
+set -euo pipefail
+
+if ! docker info >/dev/null 2>&1; then
+  mkdir -p /var/log/lookout-ci
+  nohup dockerd --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
+    --host unix:///var/run/docker.sock >/var/log/lookout-ci/dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { tail -20 /var/log/lookout-ci/dockerd.log; exit 1; }
+fi
+
+if ! docker image inspect lookout-busybox:latest >/dev/null 2>&1; then
+  rootfs=$(mktemp -d)
+  mkdir -p "$rootfs/bin" "$rootfs/dev" "$rootfs/proc" "$rootfs/sys" "$rootfs/tmp" "$rootfs/etc"
+  cp /bin/busybox "$rootfs/bin/busybox"
+  for applet in $("$rootfs/bin/busybox" --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$rootfs/bin/$applet"
+  done
+  tar -C "$rootfs" -c . | docker import -c 'ENV PATH=/bin' - lookout-busybox:latest >/dev/null
+  rm -rf "$rootfs"
+fi
+echo "services ready: dockerd $(docker version -f '{{.Server.Version}}'), image lookout-busybox"

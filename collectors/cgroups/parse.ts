@@ -1,0 +1,163 @@
+/**
+ * Parsers for the cgroup files the kernel writes (Documentation/admin-guide/cgroup-v1/*.rst,
+ * Documentation/admin-guide/cgroup-v2.rst). Each throws a LOOKOUT_ERR_CGROUP_PARSE error on
+ * content the kernel does not write, so the caller can count it and skip the file.
+ */
+import { LookoutError } from '../../src/errors.js';
+
+function bad(what: string, text: string): LookoutError {
+  const shown = text.length > 80 ? `${text.slice(0, 80)}...` : text;
+  return new LookoutError('LOOKOUT_ERR_CGROUP_PARSE', `${what}: unexpected content ${JSON.stringify(shown)}`);
+}
+
+function toNumber(s: string, what: string, text: string): number {
+  // Number('') is 0 and Number(' ') too: refuse them, the kernel never writes an empty value.
+  if (s.length === 0) throw bad(what, text);
+  const n = Number(s);
+  if (!Number.isFinite(n)) throw bad(what, text);
+  return n;
+}
+
+/** A file holding one integer (`memory.usage_in_bytes`, `pids.current`, `cpu.shares`). */
+export function parseSingle(text: string, what: string): number {
+  return toNumber(text.trim(), what, text);
+}
+
+/**
+ * A limit file: one integer or `max` (`pids.max`, `memory.max`, `memory.swap.max`).
+ * Returns null for `max`, meaning unlimited.
+ */
+export function parseLimit(text: string, what: string): number | null {
+  const t = text.trim();
+  return t === 'max' ? null : toNumber(t, what, text);
+}
+
+/**
+ * Flat keyed files, `key value` per line (`memory.stat`, `cpu.stat`, `cpuacct.stat`,
+ * `memory.events`, `memory.oom_control`). Calls `into` per pair to avoid building a map.
+ */
+export function parseFlatKeyed(text: string, what: string, into: (key: string, value: number) => void): void {
+  let start = 0;
+  const len = text.length;
+  while (start < len) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = len;
+    if (end > start) {
+      const sp = text.indexOf(' ', start);
+      if (sp < 0 || sp >= end) throw bad(what, text.slice(start, end));
+      into(text.slice(start, sp), toNumber(text.slice(sp + 1, end), what, text.slice(start, end)));
+    }
+    start = end + 1;
+  }
+}
+
+/** `cpu.max` (v2): `$MAX $PERIOD`, `$MAX` may be `max`. */
+export function parseCpuMax(text: string, what: string): { quota: number | null; period: number } {
+  const parts = text.trim().split(' ');
+  if (parts.length !== 2) throw bad(what, text);
+  const [q = '', p = ''] = parts;
+  return { quota: q === 'max' ? null : toNumber(q, what, text), period: toNumber(p, what, text) };
+}
+
+export interface DeviceIo {
+  major: number;
+  minor: number;
+  readBytes: number;
+  writeBytes: number;
+  reads: number;
+  writes: number;
+}
+
+function device(map: Map<string, DeviceIo>, key: string, what: string, text: string): DeviceIo {
+  let d = map.get(key);
+  if (d === undefined) {
+    const colon = key.indexOf(':');
+    if (colon < 0) throw bad(what, text);
+    d = {
+      major: toNumber(key.slice(0, colon), what, text),
+      minor: toNumber(key.slice(colon + 1), what, text),
+      readBytes: 0,
+      writeBytes: 0,
+      reads: 0,
+      writes: 0,
+    };
+    map.set(key, d);
+  }
+  return d;
+}
+
+/**
+ * v1 `blkio.throttle.io_service_bytes[_recursive]` and `..._io_serviced[_recursive]`:
+ * `MAJ:MIN Op value` lines (Op is Read, Write, Sync, Async, Discard, Total) and a final
+ * `Total value`. `field` says whether the values are bytes or operations.
+ */
+export function parseBlkioV1(text: string, what: string, field: 'bytes' | 'ops', devices: Map<string, DeviceIo>): void {
+  for (const line of text.split('\n')) {
+    if (line.length === 0) continue;
+    const parts = line.split(' ');
+    if (parts.length === 2 && parts[0] === 'Total') {
+      toNumber(parts[1] ?? '', what, line);
+      continue;
+    }
+    if (parts.length !== 3) throw bad(what, line);
+    const [key = '', op, v = ''] = parts;
+    const value = toNumber(v, what, line);
+    if (op !== 'Read' && op !== 'Write') continue;
+    const d = device(devices, key, what, line);
+    if (field === 'bytes') {
+      if (op === 'Read') d.readBytes = value;
+      else d.writeBytes = value;
+    } else if (op === 'Read') d.reads = value;
+    else d.writes = value;
+  }
+}
+
+/** v2 `io.stat`: `MAJ:MIN rbytes=N wbytes=N rios=N wios=N dbytes=N dios=N` per device. */
+export function parseIoStat(text: string, what: string, devices: Map<string, DeviceIo>): void {
+  for (const line of text.split('\n')) {
+    if (line.length === 0) continue;
+    const parts = line.split(' ');
+    const d = device(devices, parts[0] ?? '', what, line);
+    for (let i = 1; i < parts.length; i++) {
+      const kv = parts[i] ?? '';
+      const eq = kv.indexOf('=');
+      if (eq < 0) throw bad(what, line);
+      const v = toNumber(kv.slice(eq + 1), what, line);
+      switch (kv.slice(0, eq)) {
+        case 'rbytes': d.readBytes = v; break;
+        case 'wbytes': d.writeBytes = v; break;
+        case 'rios': d.reads = v; break;
+        case 'wios': d.writes = v; break;
+        default: break; // dbytes, dios and fields newer kernels add
+      }
+    }
+  }
+}
+
+/** PSI totals in microseconds: `some avg10=.. avg60=.. avg300=.. total=N` and `full ...`. */
+export function parsePressure(text: string, what: string): { some?: number; full?: number } {
+  const out: { some?: number; full?: number } = {};
+  for (const line of text.split('\n')) {
+    if (line.length === 0) continue;
+    const kind = line.startsWith('some ') ? 'some' : line.startsWith('full ') ? 'full' : null;
+    const t = line.lastIndexOf(' total=');
+    if (kind === null || t < 0) throw bad(what, line);
+    out[kind] = toNumber(line.slice(t + 7), what, line);
+  }
+  return out;
+}
+
+/** Number of non-empty lines (`cgroup.procs`: one PID per line). */
+export function countLines(text: string): number {
+  let n = 0;
+  let start = 0;
+  for (;;) {
+    const end = text.indexOf('\n', start);
+    if (end < 0) {
+      if (start < text.length) n++;
+      return n;
+    }
+    if (end > start) n++;
+    start = end + 1;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The agent's lifecycle: build components from the config, start them, serve, and stop in
+ * order (stop accepting, flush exporters, release collectors, close the server) within a
+ * deadline.
+ */
+import type { FastifyInstance } from 'fastify';
+import { collectors as collectorRegistry } from '../collectors/index.js';
+import { exporters as exporterRegistry } from '../exporters/index.js';
+import type { ComponentContext, Exporter, ExporterContext, HttpRoute } from './component.js';
+import { type Config, parseDuration } from './config.js';
+import type { Logger } from './log.js';
+import type { MetricDef, Snapshot } from './model.js';
+import { Pipeline, type RunningCollector } from './pipeline.js';
+import { SelfMetrics } from './selfmetrics.js';
+import { buildServer, listen } from './server.js';
+import { VERSION } from './version.js';
+
+export interface AgentOptions {
+  readonly log: Logger;
+  readonly now?: () => number;
+  /** Interval of the info-level summary line. */
+  readonly summaryIntervalMs?: number;
+}
+
+/** Every metric the registered collectors can emit, in registry order: the catalogue. */
+export function catalogue(): MetricDef[] {
+  return collectorRegistry.flatMap((c) => [...c.metrics]);
+}
+
+export class Agent {
+  private closing = false;
+  private ready = false;
+  private stopped: Promise<void> | undefined;
+  private summaryTimer: NodeJS.Timeout | undefined;
+  private readonly abort = new AbortController();
+  /** The address the server listens on, once started (resolves port 0). */
+  address = '';
+
+  private constructor(
+    private readonly log: Logger,
+    private readonly collectors: RunningCollector[],
+    private readonly exporters: Array<{ type: string; exporter: Exporter }>,
+    private readonly pipeline: Pipeline,
+    private readonly server: FastifyInstance,
+    readonly self: SelfMetrics,
+  ) {}
+
+  static async start(config: Config, opts: AgentOptions): Promise<Agent> {
+    const now = opts.now ?? Date.now;
+    const log = opts.log;
+    const self = new SelfMetrics(VERSION);
+    const base: ComponentContext = { root: config.root, now, log };
+    const collectors: RunningCollector[] = [];
+    for (const f of collectorRegistry) {
+      const c = (config.collectors as Record<string, { enabled: boolean }>)[f.type];
+      if (c?.enabled) collectors.push({ type: f.type, collector: f.create(c, { ...base, log: log.child({ collector: f.type }) }) });
+    }
+    const pipeline = new Pipeline(collectors, catalogue(), self, log, now, parseDuration(config.collect.min_interval));
+    const routes: HttpRoute[] = [];
+    const exporters: Array<{ type: string; exporter: Exporter }> = [];
+    let routesOpen = true;
+    for (const f of exporterRegistry) {
+      const c = (config.exporters as Record<string, { enabled: boolean }>)[f.type];
+      if (!c?.enabled) continue;
+      const ctx: ExporterContext = {
+        ...base,
+        log: log.child({ exporter: f.type }),
+        self,
+        snapshot: (): Promise<Snapshot> => pipeline.snapshot(),
+        route: (r) => {
+          if (!routesOpen) throw new Error(`exporter ${f.type} registered route ${r.path} after start`);
+          routes.push(r);
+        },
+      };
+      exporters.push({ type: f.type, exporter: f.create(c, ctx) });
+    }
+    routesOpen = false;
+    let agent: Agent | undefined;
+    const server = buildServer(routes, { ready: () => agent?.ready ?? false, closing: () => agent?.closing ?? false }, VERSION);
+    agent = new Agent(log, collectors, exporters, pipeline, server, self);
+    try {
+      for (const { collector } of collectors) await collector.start(agent.abort.signal);
+      for (const { exporter } of exporters) await exporter.start(agent.abort.signal);
+      agent.address = await listen(server, config.server.listen);
+    } catch (err) {
+      await agent.stop();
+      throw err;
+    }
+    log.info({ address: agent.address, version: VERSION, root: config.root, collectors: collectors.map((c) => c.type), exporters: exporters.map((e) => e.type) }, 'lookout listening');
+    await agent.firstCollection();
+    agent.startSummary(opts.summaryIntervalMs ?? 60_000);
+    return agent;
+  }
+
+  private async firstCollection(): Promise<void> {
+    const t0 = performance.now();
+    const snap = await this.pipeline.snapshot();
+    this.ready = true;
+    this.log.info({ series: snap.seriesCount, ms: Math.round(performance.now() - t0) }, 'first collection finished; ready');
+  }
+
+  /** One info line per interval: what the agent did, so the log shows it alive without a line per sample. */
+  private startSummary(intervalMs: number): void {
+    let lastCollections = 0;
+    this.summaryTimer = setInterval(() => {
+      void (async () => {
+        const collections = (await this.self.collections.get()).values[0]?.value ?? 0;
+        const errors = (await this.self.collectorErrors.get()).values.reduce((a, v) => a + v.value, 0);
+        const latest = this.pipeline.latest;
+        this.log.info({ collections: collections - lastCollections, series: latest?.seriesCount ?? 0, errors_total: errors, rss_bytes: process.memoryUsage.rss() }, 'summary');
+        lastCollections = collections;
+      })();
+    }, intervalMs);
+    this.summaryTimer.unref();
+  }
+
+  /** Stops in order within `deadlineMs`; safe to call more than once. */
+  stop(deadlineMs = 900): Promise<void> {
+    this.stopped ??= this.doStop(deadlineMs);
+    return this.stopped;
+  }
+
+  private async doStop(deadlineMs: number): Promise<void> {
+    this.closing = true;
+    this.ready = false;
+    if (this.summaryTimer) clearInterval(this.summaryTimer);
+    this.abort.abort();
+    const work = (async () => {
+      for (const { type, exporter } of this.exporters) {
+        await exporter.shutdown().catch((err: unknown) => this.log.error({ exporter: type, err: String(err) }, 'exporter shutdown failed'));
+      }
+      for (const { type, collector } of this.collectors) {
+        await collector.shutdown().catch((err: unknown) => this.log.error({ collector: type, err: String(err) }, 'collector shutdown failed'));
+      }
+      await this.server.close();
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), deadlineMs);
+    });
+    const result = await Promise.race([work.then(() => 'done' as const), deadline]);
+    clearTimeout(timer);
+    if (result === 'timeout') this.log.warn({ deadlineMs }, 'shutdown deadline passed; exiting with work pending');
+    else this.log.info('lookout stopped');
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The contracts every collector and exporter implements. A component is a plain factory
+ * object; the registries (`collectors/index.ts`, `exporters/index.ts`) list them, and
+ * nothing else in the core knows a component by name.
+ */
+import type { TObject } from '@sinclair/typebox';
+import type { Logger } from 'pino';
+import type { Accumulator, MetricDef, Snapshot } from './model.js';
+import type { SelfMetrics } from './selfmetrics.js';
+
+/** The world a component sees. Injected so tests can point it at a fixture tree and a fake clock. */
+export interface ComponentContext {
+  /** Host root: `/`, or `/host` when the agent runs in a container with the host mounted there. */
+  readonly root: string;
+  /** Milliseconds since the epoch. */
+  readonly now: () => number;
+  readonly log: Logger;
+}
+
+export interface Collector {
+  /** Prepares long-lived resources. Called once, before the first `collect`. */
+  start(signal: AbortSignal): Promise<void>;
+  /**
+   * Adds the current values to `acc`. Must not throw for partial failures: report them
+   * with `acc.error(kind, err)` and keep going. A target that vanished mid-read is normal
+   * and is simply left out.
+   */
+  collect(acc: Accumulator): Promise<void>;
+  /** Releases resources. Safe to call twice and before `start()`. */
+  shutdown(): Promise<void>;
+}
+
+export interface CollectorFactory<C = unknown> {
+  /** The key under `collectors:` in the config; a noun (`cgroups`, `host`). */
+  readonly type: string;
+  /** JSON Schema (TypeBox) of this collector's config; unknown keys are errors. */
+  readonly configSchema: TObject;
+  readonly description: string;
+  /** Every metric this collector can emit: its part of the catalogue. */
+  readonly metrics: readonly MetricDef[];
+  create(config: C, ctx: ComponentContext): Collector;
+}
+
+/** What the core offers exporters beyond the common context. */
+export interface ExporterContext extends ComponentContext {
+  /**
+   * A snapshot no older than `collect.min_interval`, collecting anew if needed; concurrent
+   * callers share one collection.
+   */
+  snapshot(): Promise<Snapshot>;
+  /** The agent's own metrics, to serve beside the snapshot. */
+  readonly self: SelfMetrics;
+  /** Registers an HTTP route on the agent's server; only valid before `start()`. */
+  route(route: HttpRoute): void;
+}
+
+export interface HttpRequestView {
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string | Buffer;
+}
+
+export interface HttpRoute {
+  readonly path: string;
+  handle(req: HttpRequestView): Promise<HttpResponse>;
+}
+
+export interface Exporter {
+  start(signal: AbortSignal): Promise<void>;
+  /**
+   * Delivers one snapshot. Pull exporters (the Prometheus endpoint) serve snapshots on
+   * request instead and do nothing here.
+   */
+  export(snapshot: Snapshot): Promise<void>;
+  /** Flushes what it holds and releases resources. Safe to call twice and before `start()`. */
+  shutdown(): Promise<void>;
+}
+
+export interface ExporterFactory<C = unknown> {
+  /** The key under `exporters:` in the config; a noun (`prometheus`, `influxdb`). */
+  readonly type: string;
+  readonly configSchema: TObject;
+  readonly description: string;
+  create(config: C, ctx: ExporterContext): Exporter;
+}

@@ -1,0 +1,196 @@
+/**
+ * Configuration: defaults < YAML file < environment < flags, validated against one schema
+ * composed from the core's settings and each registered component's own schema.
+ * Every error names the key, the value and what would be valid.
+ */
+import { readFileSync } from 'node:fs';
+import { type Static, type TObject, type TSchema, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { parse as parseYaml } from 'yaml';
+import { collectors } from '../collectors/index.js';
+import { exporters } from '../exporters/index.js';
+import { LookoutError } from './errors.js';
+
+const DURATION = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$';
+const LISTEN = '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$';
+
+function components(list: ReadonlyArray<{ type: string; configSchema: TObject; description: string }>): TObject {
+  const props: Record<string, TSchema> = {};
+  for (const c of list) props[c.type] = Type.Object(c.configSchema.properties, { additionalProperties: false, default: {}, description: c.description });
+  return Type.Object(props, { additionalProperties: false, default: {} });
+}
+
+export const configSchema = Type.Object(
+  {
+    root: Type.String({
+      default: '/',
+      minLength: 1,
+      description: "Host root: where the host's `/` is mounted (`/host` when lookout runs in a container). `sys/fs/cgroup`, `proc` and the runtimes' state are read under it.",
+    }),
+    server: Type.Object(
+      {
+        listen: Type.String({ default: '127.0.0.1:9337', pattern: LISTEN, description: 'HOST:PORT the HTTP server (metrics, probes) listens on; `[::1]:9337` for IPv6. Binds loopback only unless told otherwise.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace'].map((l) => Type.Literal(l)),
+          { default: 'info', description: 'Log level of the agent\'s JSON log on stderr.' },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    collect: Type.Object(
+      {
+        min_interval: Type.String({
+          default: '1s',
+          pattern: DURATION,
+          description: 'A scrape within this long of the last collection is served from it instead of collecting again (coalesces concurrent and rapid scrapes).',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    collectors: components(collectors),
+    exporters: components(exporters),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof configSchema>;
+
+/** A setting that a flag and an environment variable can set; drives `--help` too. */
+export interface OptionDef {
+  readonly flag: string;
+  readonly env: string;
+  /** Config key path, or null for options that are not config keys (`--config`). */
+  readonly key: readonly string[] | null;
+  readonly arg: string;
+  readonly help: string;
+}
+
+export const OPTIONS: readonly OptionDef[] = [
+  { flag: 'config', env: 'LOOKOUT_CONFIG', key: null, arg: 'FILE', help: 'YAML configuration file (see docs/configuration.md).' },
+  { flag: 'listen', env: 'LOOKOUT_LISTEN', key: ['server', 'listen'], arg: 'HOST:PORT', help: 'Address of the HTTP server: /metrics, /healthz, /readyz. Default 127.0.0.1:9337.' },
+  { flag: 'root', env: 'LOOKOUT_ROOT', key: ['root'], arg: 'DIR', help: "Where the host's / is mounted (e.g. /host in a container). Default /." },
+  { flag: 'log-level', env: 'LOOKOUT_LOG_LEVEL', key: ['log', 'level'], arg: 'LEVEL', help: 'fatal, error, warn, info (default), debug or trace.' },
+];
+
+/** Parses `500ms`, `10s`, `5m`, `1h` into milliseconds. */
+export function parseDuration(s: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/.exec(s);
+  if (!m) throw new LookoutError('LOOKOUT_ERR_CONFIG', `invalid duration "${s}": use a number and a unit, like 500ms, 10s, 5m or 1h`);
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  return n * unit;
+}
+
+/** Expands `${VAR}` and `${VAR:-default}` in every string of a parsed YAML tree; `$${` is a literal `${`. */
+export function expandEnv(value: unknown, env: NodeJS.ProcessEnv, path = ''): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, def: string | undefined) => {
+      if (whole.startsWith('$$')) return whole.slice(1);
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (def !== undefined) return def;
+      throw new LookoutError('LOOKOUT_ERR_CONFIG', `config key "${path}": environment variable ${name} is not set; set it or write \${${name}:-default}`);
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, env, `${path}[${i}]`));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, env, path ? `${path}.${k}` : k)]));
+  }
+  return value;
+}
+
+function subSchema(path: readonly string[]): TSchema {
+  let s: TSchema = configSchema;
+  for (const k of path) s = (s as TObject).properties[k] as TSchema;
+  return s;
+}
+
+function setPath(obj: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let o = obj;
+  for (const k of path.slice(0, -1)) {
+    const next = o[k];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) o[k] = {};
+    o = o[k] as Record<string, unknown>;
+  }
+  o[path[path.length - 1] as string] = value;
+}
+
+function describeAllowed(schema: TSchema): string {
+  const s = schema as Record<string, unknown>;
+  if (Array.isArray(s['anyOf'])) return `one of ${(s['anyOf'] as Array<{ const?: unknown }>).map((a) => JSON.stringify(a.const)).join(', ')}`;
+  const parts: string[] = [];
+  if (typeof s['type'] === 'string') parts.push(`a ${s['type']}`);
+  if (s['pattern'] === DURATION) parts.push('a duration like 500ms, 10s or 5m');
+  else if (s['pattern'] === LISTEN) parts.push('HOST:PORT like 127.0.0.1:9337 or [::1]:9337');
+  else if (typeof s['pattern'] === 'string') parts.push(`matching ${s['pattern']}`);
+  if (typeof s['minimum'] === 'number') parts.push(`>= ${s['minimum']}`);
+  if (typeof s['maximum'] === 'number') parts.push(`<= ${s['maximum']}`);
+  if (typeof s['minLength'] === 'number') parts.push('not empty');
+  return parts.join(', ');
+}
+
+/** Validates a merged, defaulted config and returns it typed, or throws one error listing every problem. */
+export function validate(raw: unknown, origin: string): Config {
+  const withDefaults = Value.Default(configSchema, Value.Clone(raw ?? {}));
+  const problems: string[] = [];
+  for (const e of Value.Errors(configSchema, withDefaults)) {
+    const key = e.path.slice(1).replace(/\//g, '.');
+    if (e.message === 'Unexpected property') {
+      const allowed = Object.keys((e.schema as TObject).properties ?? {});
+      problems.push(`config key "${key}" is not a known setting; allowed here: ${allowed.join(', ')}`);
+    } else if (!problems.some((p) => p.startsWith(`config key "${key}" `))) {
+      problems.push(`config key "${key}" = ${JSON.stringify(e.value)} is invalid: expected ${describeAllowed(e.schema)}`);
+    }
+  }
+  const cfg = withDefaults as Config;
+  if (problems.length === 0) {
+    const port = Number(cfg.server.listen.slice(cfg.server.listen.lastIndexOf(':') + 1));
+    if (port < 1 || port > 65535) problems.push(`config key "server.listen" = "${cfg.server.listen}" is invalid: the port must be 1-65535`);
+  }
+  if (problems.length > 0) throw new LookoutError('LOOKOUT_ERR_CONFIG', `invalid configuration (${origin}):\n  ${problems.join('\n  ')}`);
+  return cfg;
+}
+
+export interface Sources {
+  /** Parsed flags by flag name (without `--`). */
+  readonly flags: Readonly<Record<string, string | undefined>>;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** Loads the effective configuration from the file named by `--config`/`LOOKOUT_CONFIG`, the environment and the flags. */
+export function loadConfig({ flags, env }: Sources): { config: Config; file: string | undefined } {
+  const file = flags['config'] ?? env['LOOKOUT_CONFIG'];
+  let doc: Record<string, unknown> = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new LookoutError('LOOKOUT_ERR_CONFIG', `cannot read config file ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(text);
+    } catch (err) {
+      throw new LookoutError('LOOKOUT_ERR_CONFIG', `config file ${file} is not valid YAML: ${(err as Error).message}`, { cause: err });
+    }
+    if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) {
+      throw new LookoutError('LOOKOUT_ERR_CONFIG', `config file ${file} must hold a mapping of settings at the top level`);
+    }
+    doc = (expandEnv(parsed ?? {}, env) as Record<string, unknown>) ?? {};
+  }
+  for (const layer of ['env', 'flag'] as const) {
+    for (const o of OPTIONS) {
+      if (o.key === null) continue;
+      const v = layer === 'env' ? env[o.env] : flags[o.flag];
+      if (v === undefined || v === '') continue;
+      setPath(doc, o.key, Value.Convert(subSchema(o.key), v));
+    }
+  }
+  return { config: validate(doc, file ?? 'defaults, environment and flags'), file };
+}

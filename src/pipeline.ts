@@ -1,0 +1,84 @@
+/**
+ * Runs the collectors into one snapshot. Snapshots are taken on demand and coalesced: a
+ * caller within `minIntervalMs` of the last collection gets that snapshot, and concurrent
+ * callers share the collection in flight. A collector that fails, wholly or in part, never
+ * stops the others; its errors are counted and logged with rate limiting.
+ */
+import type { Collector } from './component.js';
+import { LookoutError } from './errors.js';
+import type { Logger } from './log.js';
+import { RateLimitedLog } from './log.js';
+import { type MetricDef, type Snapshot, SnapshotBuilder } from './model.js';
+import type { SelfMetrics } from './selfmetrics.js';
+
+export interface RunningCollector {
+  readonly type: string;
+  readonly collector: Collector;
+}
+
+function describe(err: unknown): Record<string, unknown> {
+  if (err instanceof Error) {
+    const cause = err.cause instanceof Error ? err.cause.message : undefined;
+    return { code: err instanceof LookoutError ? err.code : (err as { code?: unknown }).code, err: err.message, cause };
+  }
+  return { err: String(err) };
+}
+
+export class Pipeline {
+  private last: Snapshot | undefined;
+  private inflight: Promise<Snapshot> | undefined;
+  private readonly problems: RateLimitedLog;
+
+  constructor(
+    private readonly collectors: readonly RunningCollector[],
+    private readonly catalogue: readonly MetricDef[],
+    private readonly self: SelfMetrics,
+    private readonly log: Logger,
+    private readonly now: () => number,
+    private readonly minIntervalMs: number,
+  ) {
+    this.problems = new RateLimitedLog(log, now);
+  }
+
+  /** The last snapshot, if any collection has finished. */
+  get latest(): Snapshot | undefined {
+    return this.last;
+  }
+
+  snapshot(): Promise<Snapshot> {
+    if (this.last && this.now() - this.last.time < this.minIntervalMs) return Promise.resolve(this.last);
+    if (!this.inflight) {
+      this.inflight = this.collect().finally(() => {
+        this.inflight = undefined;
+      });
+    }
+    return this.inflight;
+  }
+
+  private async collect(): Promise<Snapshot> {
+    const time = this.now();
+    const started = performance.now();
+    let current = '';
+    const builder = new SnapshotBuilder(time, (kind, err) => {
+      this.self.collectorErrors.inc({ collector: current, kind });
+      this.problems.warn(`${current}/${kind}`, { collector: current, kind, ...describe(err) }, 'collection problem (counted in lookout_collector_errors_total)');
+    });
+    for (const { type, collector } of this.collectors) {
+      current = type;
+      const t0 = performance.now();
+      try {
+        await collector.collect(builder);
+      } catch (err) {
+        builder.error('collect', err);
+      }
+      this.self.collectorDuration.set({ collector: type }, (performance.now() - t0) / 1000);
+    }
+    const snap = builder.build(this.catalogue);
+    this.self.collectionDuration.set((performance.now() - started) / 1000);
+    this.self.collections.inc();
+    this.self.series.set(snap.seriesCount);
+    this.self.lastCollection.set(time / 1000);
+    this.last = snap;
+    return snap;
+  }
+}

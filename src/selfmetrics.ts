@@ -1,0 +1,87 @@
+/**
+ * The agent's own metrics, under the `lookout_` prefix, kept in a prom-client registry
+ * (process CPU and memory come from its default metrics) and rendered by our writer.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SampleFamily } from './exposition.js';
+import { Labels } from './model.js';
+
+export class SelfMetrics {
+  readonly registry = new Registry();
+  readonly collectorDuration = new Gauge({
+    name: 'lookout_collector_duration_seconds',
+    help: 'Duration of the last collection of each collector, in seconds.',
+    labelNames: ['collector'],
+    registers: [this.registry],
+  });
+  readonly collectorErrors = new Counter({
+    name: 'lookout_collector_errors_total',
+    help: 'Partial failures of collectors (unreadable or malformed files, metadata), by collector and kind.',
+    labelNames: ['collector', 'kind'],
+    registers: [this.registry],
+  });
+  readonly collectionDuration = new Gauge({
+    name: 'lookout_collection_duration_seconds',
+    help: 'Duration of the last full collection (all collectors), in seconds.',
+    registers: [this.registry],
+  });
+  readonly collections = new Counter({
+    name: 'lookout_collections_total',
+    help: 'Collections run since the agent started.',
+    registers: [this.registry],
+  });
+  readonly series = new Gauge({
+    name: 'lookout_series',
+    help: 'Series in the last snapshot, before the agent\'s own metrics.',
+    registers: [this.registry],
+  });
+  readonly lastCollection = new Gauge({
+    name: 'lookout_last_collection_timestamp_seconds',
+    help: 'When the last collection started, since the Unix epoch, in seconds.',
+    registers: [this.registry],
+  });
+  readonly scrapes = new Counter({
+    name: 'lookout_scrapes_total',
+    help: 'Requests served on the metrics endpoint, by format.',
+    labelNames: ['format'],
+    registers: [this.registry],
+  });
+  readonly renderDuration = new Gauge({
+    name: 'lookout_render_duration_seconds',
+    help: 'Time spent rendering the last metrics response (exposition text and compression), in seconds.',
+    registers: [this.registry],
+  });
+
+  constructor(version: string) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'lookout_' });
+    new Gauge({
+      name: 'lookout_build_info',
+      help: 'Always 1; the version label says which lookout is running.',
+      labelNames: ['version', 'nodejs'],
+      registers: [this.registry],
+    }).set({ version, nodejs: process.version }, 1);
+  }
+
+  async families(): Promise<SampleFamily[]> {
+    const json = await this.registry.getMetricsAsJSON();
+    const out: SampleFamily[] = [];
+    for (const m of json) {
+      const type = String(m.type) as SampleFamily['type'];
+      // prom-client adds `nodejs_active_*_total` gauges (sums of the by-type gauges it also
+      // serves); promtool rejects `_total` on a non-counter, so they are left out.
+      if (type !== 'counter' && m.name.endsWith('_total')) continue;
+      out.push({
+        name: m.name,
+        type,
+        help: m.help,
+        unit: m.name.includes('_seconds') ? 'seconds' : m.name.includes('_bytes') ? 'bytes' : '',
+        samples: m.values.map((v) => ({
+          name: (v as { metricName?: string }).metricName ?? m.name,
+          labels: new Labels(Object.entries(v.labels).map(([k, val]) => [k, String(val)] as const)),
+          value: v.value,
+        })),
+      });
+    }
+    return out;
+  }
+}
