@@ -124,7 +124,7 @@ function describeAllowed(schema: TSchema): string {
   const s = schema as Record<string, unknown>;
   if (Array.isArray(s['anyOf'])) return `one of ${(s['anyOf'] as Array<{ const?: unknown }>).map((a) => JSON.stringify(a.const)).join(', ')}`;
   const parts: string[] = [];
-  if (typeof s['type'] === 'string') parts.push(`a ${s['type']}`);
+  if (typeof s['type'] === 'string') parts.push(`${/^[aeiou]/.test(s['type']) ? 'an' : 'a'} ${s['type']}`);
   if (s['pattern'] === DURATION) parts.push('a duration like 500ms, 10s or 5m');
   else if (s['pattern'] === LISTEN) parts.push('HOST:PORT like 127.0.0.1:9337 or [::1]:9337');
   else if (typeof s['pattern'] === 'string') parts.push(`matching ${s['pattern']}`);
@@ -150,7 +150,7 @@ export function validate(raw: unknown, origin: string): Config {
   const cfg = withDefaults as Config;
   if (problems.length === 0) {
     const port = Number(cfg.server.listen.slice(cfg.server.listen.lastIndexOf(':') + 1));
-    if (port < 1 || port > 65535) problems.push(`config key "server.listen" = "${cfg.server.listen}" is invalid: the port must be 1-65535`);
+    if (port > 65535) problems.push(`config key "server.listen" = "${cfg.server.listen}" is invalid: the port must be 0-65535 (0 picks a free one)`);
   }
   if (problems.length > 0) throw new LookoutError('LOOKOUT_ERR_CONFIG', `invalid configuration (${origin}):\n  ${problems.join('\n  ')}`);
   return cfg;

@@ -1,0 +1,123 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from './agent.js';
+import { validate } from './config.js';
+
+/** A minimal cgroup v2 host root: the root cgroup and one Docker container (formats per cgroup-v2.rst). */
+function hostRoot(): string {
+  const root = mkdtempSync(join(tmpdir(), 'lookout-agent-'));
+  const cg = join(root, 'sys/fs/cgroup');
+  const id = 'a'.repeat(64);
+  const c = join(cg, 'system.slice', `docker-${id}.scope`);
+  mkdirSync(c, { recursive: true });
+  writeFileSync(join(cg, 'cgroup.controllers'), 'cpuset cpu io memory hugetlb pids rdma misc\n');
+  writeFileSync(join(cg, 'cpu.stat'), 'usage_usec 1000000\nuser_usec 600000\nsystem_usec 400000\n');
+  writeFileSync(join(c, 'cpu.stat'), 'usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\nnr_periods 10\nnr_throttled 4\nthrottled_usec 300000\n');
+  writeFileSync(join(c, 'cpu.max'), '50000 100000\n');
+  writeFileSync(join(c, 'memory.current'), '8388608\n');
+  writeFileSync(join(c, 'memory.max'), '67108864\n');
+  writeFileSync(join(c, 'memory.stat'), 'anon 4194304\nfile 4194304\ninactive_file 1048576\nactive_file 3145728\n');
+  mkdirSync(join(root, 'proc'));
+  writeFileSync(join(root, 'proc/cpuinfo'), 'processor\t: 0\n\nprocessor\t: 1\n\n');
+  writeFileSync(join(root, 'proc/meminfo'), 'MemTotal:        2048000 kB\n');
+  const d = join(root, 'var/lib/docker/containers', id);
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, 'config.v2.json'), JSON.stringify({ Name: '/web', Config: { Image: 'nginx:1.27' }, State: { StartedAt: '2026-11-20T10:00:00.5Z' } }));
+  return root;
+}
+
+let agent: Agent | undefined;
+afterEach(async () => {
+  await agent?.stop();
+  agent = undefined;
+});
+
+async function start(extra: Record<string, unknown> = {}): Promise<{ agent: Agent; base: string }> {
+  const config = validate({ root: hostRoot(), server: { listen: '127.0.0.1:0' }, collect: { min_interval: '0s' }, ...extra }, 'test');
+  agent = await Agent.start(config, { log: pino({ level: 'silent' }) });
+  return { agent, base: `http://${agent.address}` };
+}
+
+describe('agent', () => {
+  it('serves the container metrics in the text format by default', async () => {
+    const { base } = await start();
+    const res = await fetch(`${base}/metrics`, { headers: { 'accept-encoding': 'identity' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const text = await res.text();
+    const id = `/system.slice/docker-${'a'.repeat(64)}.scope`;
+    expect(text).toContain(`container_cpu_usage_seconds_total{id="${id}",image="nginx:1.27",name="web",cpu="total"} 2.5`);
+    expect(text).toContain(`container_memory_working_set_bytes{id="${id}",image="nginx:1.27",name="web"} 7340032`);
+    expect(text).toContain(`container_spec_memory_limit_bytes{id="${id}",image="nginx:1.27",name="web"} 67108864`);
+    expect(text).toContain(`container_start_time_seconds{id="${id}",image="nginx:1.27",name="web"} 1795168800.5`);
+    expect(text).toContain('container_cpu_usage_seconds_total{id="/",image="",name="",cpu="total"} 1');
+    expect(text).toContain('machine_cpu_cores 2\n');
+    expect(text).toContain('machine_memory_bytes 2097152000\n');
+    expect(text).toMatch(/^lookout_collections_total \d+$/m);
+    expect(text).toMatch(/^lookout_process_resident_memory_bytes \d+$/m);
+  });
+
+  it('serves OpenMetrics when asked and gzip when accepted', async () => {
+    const { base } = await start();
+    const om = await fetch(`${base}/metrics`, { headers: { accept: 'application/openmetrics-text; version=1.0.0', 'accept-encoding': 'identity' } });
+    expect(om.headers.get('content-type')).toBe('application/openmetrics-text; version=1.0.0; charset=utf-8');
+    const omText = await om.text();
+    expect(omText).toContain('# TYPE container_cpu_usage_seconds counter\n');
+    expect(omText.endsWith('# EOF\n')).toBe(true);
+    // Raw HTTP so the body stays compressed and we can check it really is gzip.
+    const { request } = await import('node:http');
+    const body = await new Promise<{ enc: string | undefined; buf: Buffer }>((resolve, reject) => {
+      request(`${base}/metrics`, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ enc: res.headers['content-encoding'], buf: Buffer.concat(chunks) }));
+      }).on('error', reject).end();
+    });
+    expect(body.enc).toBe('gzip');
+    const plain = gunzipSync(body.buf).toString();
+    expect(plain).toContain('# TYPE container_cpu_usage_seconds_total counter');
+    // A text scrape after an OpenMetrics one still names counters with _total.
+    expect(plain).toContain('# TYPE lookout_collections_total counter');
+  });
+
+  it('answers the probes, and 503 once stopping', async () => {
+    const { agent: a, base } = await start();
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const index = await (await fetch(`${base}/`)).text();
+    expect(index).toContain('href="/metrics"');
+    const stopping = a.stop();
+    await stopping;
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+    await a.stop(); // twice is safe
+  });
+
+  it('serves the path the config names', async () => {
+    const { base } = await start({ exporters: { prometheus: { path: '/custom' } } });
+    expect((await fetch(`${base}/custom`)).status).toBe(200);
+    expect((await fetch(`${base}/metrics`)).status).toBe(404);
+  });
+
+  it('coalesces concurrent scrapes into one collection', async () => {
+    const { agent: a, base } = await start({ collect: { min_interval: '10s' } });
+    const before = (await a.self.collections.get()).values[0]?.value ?? 0;
+    await Promise.all(Array.from({ length: 5 }, () => fetch(`${base}/metrics`).then((r) => r.text())));
+    const after = (await a.self.collections.get()).values[0]?.value ?? 0;
+    expect(after - before).toBe(0); // the start-up collection is younger than 10s
+  });
+
+  it('fails to start with a clear error when the address is taken', async () => {
+    const { agent: a } = await start();
+    const config = validate({ root: hostRoot(), server: { listen: a.address } }, 'test');
+    await expect(Agent.start(config, { log: pino({ level: 'silent' }) })).rejects.toThrow(/cannot listen on 127\.0\.0\.1:\d+/);
+  });
+
+  it('fails to start with a clear error when the root has no cgroup filesystem', async () => {
+    const config = validate({ root: mkdtempSync(join(tmpdir(), 'lookout-empty-')), server: { listen: '127.0.0.1:0' } }, 'test');
+    await expect(Agent.start(config, { log: pino({ level: 'silent' }) })).rejects.toThrow(/no cgroup filesystem at .*sys\/fs\/cgroup: set --root/);
+  });
+});
