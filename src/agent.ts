@@ -7,7 +7,9 @@ import type { FastifyInstance } from 'fastify';
 import { collectors as collectorRegistry } from '../collectors/index.js';
 import { exporters as exporterRegistry } from '../exporters/index.js';
 import type { ComponentContext, Exporter, ExporterContext, HttpRoute } from './component.js';
-import { type Config, parseDuration } from './config.js';
+import type { Config } from './config.js';
+import { ContainerDirectory } from './containers.js';
+import { parseDuration } from './schema.js';
 import type { Logger } from './log.js';
 import type { MetricDef, Snapshot } from './model.js';
 import { Pipeline, type RunningCollector } from './pipeline.js';
@@ -22,9 +24,9 @@ export interface AgentOptions {
   readonly summaryIntervalMs?: number;
 }
 
-/** Every metric the registered collectors can emit, in registry order: the catalogue. */
+/** Every metric the registered collectors can emit, in registry order: the catalogue. A def two collectors share is listed once. */
 export function catalogue(): MetricDef[] {
-  return collectorRegistry.flatMap((c) => [...c.metrics]);
+  return [...new Set(collectorRegistry.flatMap((c) => c.metrics))];
 }
 
 export class Agent {
@@ -49,11 +51,11 @@ export class Agent {
     const now = opts.now ?? Date.now;
     const log = opts.log;
     const self = new SelfMetrics(VERSION);
-    const base: ComponentContext = { root: config.root, now, log };
+    const base: ComponentContext = { root: config.root, now, log, containers: new ContainerDirectory(config.container_labels) };
     const collectors: RunningCollector[] = [];
     for (const f of collectorRegistry) {
-      const c = (config.collectors as Record<string, { enabled: boolean }>)[f.type];
-      if (c?.enabled) collectors.push({ type: f.type, collector: f.create(c, { ...base, log: log.child({ collector: f.type }) }) });
+      const c = (config.collectors as Record<string, { enabled: boolean | 'auto' }>)[f.type];
+      if (c !== undefined && c.enabled !== false) collectors.push({ type: f.type, collector: f.create(c, { ...base, log: log.child({ collector: f.type }) }) });
     }
     const pipeline = new Pipeline(collectors, catalogue(), self, log, now, parseDuration(config.collect.min_interval));
     const routes: HttpRoute[] = [];

@@ -5,6 +5,7 @@
  */
 import type { TObject } from '@sinclair/typebox';
 import type { Logger } from 'pino';
+import type { ContainerDirectory } from './containers.js';
 import type { Accumulator, MetricDef, Snapshot } from './model.js';
 import type { SelfMetrics } from './selfmetrics.js';
 
@@ -15,6 +16,8 @@ export interface ComponentContext {
   /** Milliseconds since the epoch. */
   readonly now: () => number;
   readonly log: Logger;
+  /** What the runtime collectors know of each container; shared by all components. */
+  readonly containers: ContainerDirectory;
 }
 
 export interface Collector {

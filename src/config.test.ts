@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { expandEnv, loadConfig, parseDuration, validate } from './config.js';
+import { expandEnv, loadConfig, validate } from './config.js';
+import { parseDuration } from './schema.js';
 import { LookoutError } from './errors.js';
 
 function file(text: string): string {
@@ -30,7 +31,7 @@ describe('config', () => {
     expect(c.log.level).toBe('info');
     expect(c.collect.min_interval).toBe('1s');
     expect(c.collectors.cgroups).toEqual({ enabled: true, raw_cgroups: true, max_open_files: 50000, docker_data_root: '/var/lib/docker' });
-    expect(c.exporters.prometheus.path).toBe('/metrics');
+    expect(c.exporters['prometheus']).toEqual({ enabled: true, path: '/metrics', gzip_level: 1 });
   });
 
   it('rejects an unknown key, naming it and what is allowed there', () => {

@@ -10,8 +10,8 @@ import { parse as parseYaml } from 'yaml';
 import { collectors } from '../collectors/index.js';
 import { exporters } from '../exporters/index.js';
 import { LookoutError } from './errors.js';
+import { DURATION_PATTERN, Duration } from './schema.js';
 
-const DURATION = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$';
 const LISTEN = '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$';
 
 function components(list: ReadonlyArray<{ type: string; configSchema: TObject; description: string }>): TObject {
@@ -44,14 +44,16 @@ export const configSchema = Type.Object(
     ),
     collect: Type.Object(
       {
-        min_interval: Type.String({
-          default: '1s',
-          pattern: DURATION,
-          description: 'A scrape within this long of the last collection is served from it instead of collecting again (coalesces concurrent and rapid scrapes).',
-        }),
+        min_interval: Duration('1s', 'A scrape within this long of the last collection is served from it instead of collecting again (coalesces concurrent and rapid scrapes).'),
       },
       { additionalProperties: false, default: {} },
     ),
+    container_labels: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      uniqueItems: true,
+      description:
+        'Runtime labels (Docker labels, Kubernetes pod labels) to export on every series of a container, as `container_label_<key>` with the key sanitized (e.g. `com.docker.compose.service` becomes `container_label_com_docker_compose_service`), as cAdvisor\'s --whitelisted_container_labels. None by default: each label multiplies series.',
+    }),
     collectors: components(collectors),
     exporters: components(exporters),
   },
@@ -76,15 +78,6 @@ export const OPTIONS: readonly OptionDef[] = [
   { flag: 'root', env: 'LOOKOUT_ROOT', key: ['root'], arg: 'DIR', help: "Where the host's / is mounted (e.g. /host in a container). Default /." },
   { flag: 'log-level', env: 'LOOKOUT_LOG_LEVEL', key: ['log', 'level'], arg: 'LEVEL', help: 'fatal, error, warn, info (default), debug or trace.' },
 ];
-
-/** Parses `500ms`, `10s`, `5m`, `1h` into milliseconds. */
-export function parseDuration(s: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/.exec(s);
-  if (!m) throw new LookoutError('LOOKOUT_ERR_CONFIG', `invalid duration "${s}": use a number and a unit, like 500ms, 10s, 5m or 1h`);
-  const n = Number(m[1]);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  return n * unit;
-}
 
 /** Expands `${VAR}` and `${VAR:-default}` in every string of a parsed YAML tree; `$${` is a literal `${`. */
 export function expandEnv(value: unknown, env: NodeJS.ProcessEnv, path = ''): unknown {
@@ -125,7 +118,7 @@ function describeAllowed(schema: TSchema): string {
   if (Array.isArray(s['anyOf'])) return `one of ${(s['anyOf'] as Array<{ const?: unknown }>).map((a) => JSON.stringify(a.const)).join(', ')}`;
   const parts: string[] = [];
   if (typeof s['type'] === 'string') parts.push(`${/^[aeiou]/.test(s['type']) ? 'an' : 'a'} ${s['type']}`);
-  if (s['pattern'] === DURATION) parts.push('a duration like 500ms, 10s or 5m');
+  if (s['pattern'] === DURATION_PATTERN) parts.push('a duration like 500ms, 10s or 5m');
   else if (s['pattern'] === LISTEN) parts.push('HOST:PORT like 127.0.0.1:9337 or [::1]:9337');
   else if (typeof s['pattern'] === 'string') parts.push(`matching ${s['pattern']}`);
   if (typeof s['minimum'] === 'number') parts.push(`>= ${s['minimum']}`);

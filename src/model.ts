@@ -88,6 +88,8 @@ export interface Snapshot {
  * an error never aborts the collection of others.
  */
 export interface Accumulator {
+  /** When this collection started, in milliseconds since the epoch. */
+  readonly time: number;
   add(def: MetricDef, target: Labels, value: number, extra?: Labels | null): void;
   /** Records a partial failure; counted per collector and kind, logged with rate limiting. */
   error(kind: string, err: unknown): void;

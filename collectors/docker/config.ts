@@ -1,0 +1,26 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Duration } from '../../src/schema.js';
+
+/** Shared by the runtimes that speak the Docker Engine API (Docker, Podman's compatible service). */
+export function engineConfigSchema(socket: string, dataRoot: string, what: string) {
+  return Type.Object(
+    {
+      enabled: Type.Union([Type.Literal('auto'), Type.Boolean()], {
+        default: 'auto',
+        description: `\`auto\`: on when ${what}'s socket or state directory exists under the host root; \`true\`: on, and say so in the log when neither is there; \`false\`: off.`,
+      }),
+      socket: Type.String({ default: socket, minLength: 1, description: `${what}'s API socket, under the host root.` }),
+      data_root: Type.String({
+        default: dataRoot,
+        minLength: 1,
+        description: `${what}'s state directory, under the host root; container documents are read from \`containers/<id>/config.v2.json\` there while the socket is unavailable.`,
+      }),
+      disk_refresh_interval: Duration('5s', 'While the socket is unavailable, how often the state directory is re-read.'),
+    },
+    { additionalProperties: false },
+  );
+}
+
+export const configSchema = engineConfigSchema('/var/run/docker.sock', '/var/lib/docker', 'Docker');
+
+export type EngineConfig = Static<typeof configSchema>;
