@@ -30,7 +30,7 @@ describe('config', () => {
     expect(c.root).toBe('/');
     expect(c.log.level).toBe('info');
     expect(c.collect.min_interval).toBe('1s');
-    expect(c.collectors.cgroups).toEqual({ enabled: true, raw_cgroups: true, max_open_files: 50000, docker_data_root: '/var/lib/docker' });
+    expect(c.collectors.cgroups).toEqual({ enabled: true, raw_cgroups: true, max_open_files: 50000, network: true, network_interface_exclude: '^(lo|veth.*|docker.*|nerdctl.*)$' });
     expect(c.exporters['prometheus']).toEqual({ enabled: true, path: '/metrics', gzip_level: 1 });
   });
 
@@ -38,7 +38,7 @@ describe('config', () => {
     const e = errorOf(() => validate({ collectors: { cgroups: { raw_cgroup: false } } }, 'x.yaml'));
     expect(e.code).toBe('LOOKOUT_ERR_CONFIG');
     expect(e.message).toContain('config key "collectors.cgroups.raw_cgroup" is not a known setting');
-    expect(e.message).toContain('allowed here: enabled, raw_cgroups, max_open_files, docker_data_root');
+    expect(e.message).toContain('allowed here: enabled, raw_cgroups, max_open_files, network, network_interface_exclude');
     expect(e.message).toContain('x.yaml');
   });
 
@@ -84,8 +84,8 @@ describe('config', () => {
   });
 
   it('names the key whose variable is unset', () => {
-    const p = file('collectors:\n  cgroups:\n    docker_data_root: ${DOCKER_ROOT}\n');
-    expect(() => loadConfig({ flags: { config: p }, env: {} })).toThrow('config key "collectors.cgroups.docker_data_root": environment variable DOCKER_ROOT is not set');
+    const p = file('collectors:\n  docker:\n    data_root: ${DOCKER_ROOT}\n');
+    expect(() => loadConfig({ flags: { config: p }, env: {} })).toThrow('config key "collectors.docker.data_root": environment variable DOCKER_ROOT is not set');
   });
 
   it('reports unreadable files and invalid YAML clearly', () => {

@@ -98,15 +98,19 @@ export class ContainerDirectory {
     return this.entries.keys();
   }
 
-  /** Identity labels of a container's series, as the kubelet's cAdvisor names them; cached until the metadata changes. */
-  identity(id: string, cgroupPath: string): Labels {
-    const e = this.entry(id);
-    if (e.labels && e.labels.version === e.version && e.labels.path === cgroupPath) return e.labels.value;
-    const m = e.meta;
+  /**
+   * Identity labels of a container's series, as the kubelet's cAdvisor names them; cached
+   * until the metadata changes. `fallbackName` (the container id) names a container no
+   * runtime collector knows, so that it never looks like a raw cgroup.
+   */
+  identity(id: string, cgroupPath: string, fallbackName = ''): Labels {
+    const e = this.entries.get(id);
+    if (e?.labels && e.labels.version === e.version && e.labels.path === cgroupPath) return e.labels.value;
+    const m = e?.meta ?? {};
     const pairs: Array<[string, string]> = [
       ['id', cgroupPath],
       ['image', m.image ?? ''],
-      ['name', m.name ?? ''],
+      ['name', m.name ?? fallbackName],
     ];
     if (m.namespace !== undefined) pairs.push(['namespace', m.namespace]);
     if (m.pod !== undefined) pairs.push(['pod', m.pod]);
@@ -116,13 +120,18 @@ export class ContainerDirectory {
       if (v !== undefined) pairs.push([label, v]);
     }
     const value = new Labels(pairs);
-    e.labels = { path: cgroupPath, version: e.version, value };
+    if (e) e.labels = { path: cgroupPath, version: e.version, value };
     return value;
   }
 
-  /** Called by the cgroup collector for each container cgroup it read. */
+  /**
+   * Called by the cgroup collector for each container cgroup it read. Only containers a
+   * runtime collector knows are recorded: the directory holds nothing that no runtime
+   * collector will ever remove.
+   */
   sawCgroup(id: string, path: string, at: number, oomKills: number | undefined): void {
-    const e = this.entry(id);
+    const e = this.entries.get(id);
+    if (!e) return;
     e.cgroupPath = path;
     e.cgroupSeenAt = at;
     if (oomKills !== undefined && oomKills > e.kernelOomKills) e.kernelOomKills = oomKills;

@@ -14,12 +14,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { Value } from '@sinclair/typebox/value';
 import type { Collector, ComponentContext } from '../../src/component.js';
+import { configSchema as dockerSchema, type EngineConfig } from '../docker/config.js';
+import { dockerCollector } from '../docker/index.js';
 import { ContainerDirectory } from '../../src/containers.js';
 import { LookoutError } from '../../src/errors.js';
 import { finish, renderFamilies } from '../../src/exposition.js';
 import { SnapshotBuilder } from '../../src/model.js';
-import type { CgroupsConfig } from './config.js';
+import { type CgroupsConfig, configSchema } from './config.js';
 import * as discover from './discover.js';
 import { cgroupsCollector } from './index.js';
 
@@ -42,7 +45,7 @@ afterEach(() => {
 
 const td = join(dirname(fileURLToPath(import.meta.url)), 'testdata');
 const NOW = Date.UTC(2026, 10, 25, 0, 5, 0);
-const DEFAULTS: CgroupsConfig = { enabled: true, raw_cgroups: true, max_open_files: 50000, docker_data_root: '/var/lib/docker' };
+const DEFAULTS: CgroupsConfig = Value.Default(configSchema, {}) as CgroupsConfig;
 
 const temps: string[] = [];
 afterAll(() => {
@@ -66,22 +69,31 @@ interface Collected {
   readonly errors: Array<{ kind: string; err: unknown }>;
 }
 
-async function collectOnce(c: Collector): Promise<Collected> {
+async function collectOnce(c: Collector, before: Collector[] = []): Promise<Collected> {
   const errors: Collected['errors'] = [];
   const b = new SnapshotBuilder(NOW, (kind, err) => errors.push({ kind, err }));
+  for (const r of before) await r.collect(b);
   await c.collect(b);
   const out: string[] = [];
   renderFamilies(b.build(cgroupsCollector.metrics).families, 'text', out);
   return { text: finish(out, 'text'), errors };
 }
 
+/**
+ * Collects a case with the Docker collector in front (it reads the fixture's on-disk
+ * config.v2.json files into the container directory, as on a host without the socket).
+ */
 async function collectCase(root: string, config: Partial<CgroupsConfig> = {}): Promise<Collected> {
-  const c = cgroupsCollector.create({ ...DEFAULTS, ...config }, context(root));
+  const ctx = context(root);
+  const docker = dockerCollector.create(Value.Default(dockerSchema, {}) as EngineConfig, ctx);
+  const c = cgroupsCollector.create({ ...DEFAULTS, ...config }, ctx);
+  await docker.start(new AbortController().signal);
   await c.start(new AbortController().signal);
   try {
-    return await collectOnce(c);
+    return await collectOnce(c, [docker]);
   } finally {
     await c.shutdown();
+    await docker.shutdown();
   }
 }
 
@@ -412,10 +424,10 @@ describe('malformed: partial failures are counted and the rest is reported', () 
       expect((err as LookoutError).code).toBe(kind === 'parse' ? 'LOOKOUT_ERR_CGROUP_PARSE' : 'LOOKOUT_ERR_METADATA');
     }
     const messages = live.errors.map((e) => (e.err as Error).message).join('\n');
-    for (const f of ['cpu.stat', 'memory.usage_in_bytes', 'memory.stat', 'cpuacct.usage', 'memory.limit_in_bytes', 'pids.max', 'config.v2.json of badbadbadbad is not JSON']) {
+    for (const f of ['/docker/badbad', 'cpu.stat', 'memory.usage_in_bytes', 'memory.stat', 'cpuacct.usage', 'memory.limit_in_bytes', 'pids.max', 'config.v2.json of badbadbadbad is not JSON']) {
       expect(messages).toContain(f);
     }
-    expect(JSON.parse(readFileSync(join(td, C, 'expected-errors.json'), 'utf8'))).toEqual({ 'cgroups/metadata': 1, 'cgroups/parse': 6 });
+    expect(JSON.parse(readFileSync(join(td, C, 'expected-errors.json'), 'utf8'))).toEqual({ 'docker/metadata': 1, 'cgroups/parse': 6 });
   });
 
   for (const [source, text] of bothSources(C, () => live as Collected)) {
@@ -446,10 +458,10 @@ describe('malformed: partial failures are counted and the rest is reported', () 
         expect(t).not.toContain('container_pressure_');
       });
 
-      it('metadata: a malformed config.v2.json and a missing one both leave name and image empty; a valid one names', () => {
+      it('metadata: a malformed config.v2.json and a missing one leave the image empty and name the container by its id; a valid one names', () => {
         const t = text();
-        expect(labelsOf(t, GARBAGE)).toBe(`id="${GARBAGE}",image="",name=""`);
-        expect(labelsOf(t, NOMETA)).toBe(`id="${NOMETA}",image="",name=""`);
+        expect(labelsOf(t, GARBAGE)).toBe(`id="${GARBAGE}",image="",name="${GARBAGE.split('/').pop()}"`);
+        expect(labelsOf(t, NOMETA)).toBe(`id="${NOMETA}",image="",name="${NOMETA.split('/').pop()}"`);
         expect(labelsOf(t, EMPTY)).toBe(`id="${EMPTY}",image="lookout-busybox",name="empty-files"`);
         expect(t.match(/^container_last_seen\{/gm)).toHaveLength(5);
       });

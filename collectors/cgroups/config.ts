@@ -12,9 +12,13 @@ export const configSchema = Type.Object(
       default: 50000,
       description: 'Cgroup files kept open between collections and re-read in place; past this many, files are opened and closed on each read.',
     }),
-    docker_data_root: Type.String({
-      default: '/var/lib/docker',
-      description: "Docker's data root, under the host root, where container names and images are read from `containers/<id>/config.v2.json`.",
+    network: Type.Boolean({
+      default: true,
+      description: "Report each container's network interfaces from `/proc/<pid>/net/dev` of a process in its network namespace (once per shared namespace; nothing for host-network containers).",
+    }),
+    network_interface_exclude: Type.String({
+      default: '^(lo|veth.*|docker.*|nerdctl.*)$',
+      description: "Interfaces left out, as a regular expression over the interface name (cAdvisor's default set). Use `^(veth.*|docker.*|nerdctl.*)$` to include loopback.",
     }),
   },
   { additionalProperties: false },

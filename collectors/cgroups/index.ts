@@ -1,47 +1,49 @@
 /**
  * The cgroup collector: finds every container and cgroup on the host and reports its CPU,
- * memory, block I/O, process and pressure statistics with cAdvisor's names and labels.
+ * memory, block I/O, process, pressure and network statistics with cAdvisor's names and
+ * labels. Names, images and Kubernetes identity come from the container directory that the
+ * runtime collectors fill (they run before this one, in registry order).
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Collector, CollectorFactory, ComponentContext } from '../../src/component.js';
-import { LookoutError } from '../../src/errors.js';
+import { isVanished, LookoutError } from '../../src/errors.js';
 import { type Accumulator, Labels, type MetricDef } from '../../src/model.js';
 import { type CgroupsConfig, configSchema } from './config.js';
 import { DeviceNames } from './devices.js';
 import { type CgroupRef, walk } from './discover.js';
-import { DockerMetadata } from './docker.js';
-import { FileReader } from './files.js';
+import { CachedFile, FileReader } from './files.js';
 import { detectLayout, type Layout } from './layout.js';
 import { CGROUP_METRICS, emitStats, M } from './metrics.js';
+import { interfaceLabel, NET, netnsOf, parseNetDev } from './network.js';
 import { CgroupFiles, type CgroupStats, readV1, readV2 } from './stats.js';
 
-/** Containers read between two yields to the event loop, so scrapes and probes stay responsive. */
+/** Cgroups read between two yields to the event loop, so scrapes and probes stay responsive. */
 const CHUNK = 200;
 
 interface Tracked {
   readonly ref: CgroupRef;
   readonly files: CgroupFiles;
-  labels: Labels;
-  /** Whether the runtime's metadata (name, image) has been found; retried until it has. */
-  resolved: boolean;
   startTime?: number;
+  /** `/proc/<pid>/net/dev` of the process last used for this cgroup's network namespace. */
+  net?: { pid: number; file: CachedFile };
 }
 
-function identity(path: string, name: string, image: string): Labels {
-  return new Labels([
-    ['id', path],
-    ['image', image],
-    ['name', name],
-  ]);
+/** A cgroup read in this collection, waiting for the network pass. */
+interface Read {
+  readonly t: Tracked;
+  readonly labels: Labels;
+  readonly pid: number | undefined;
 }
 
 class CgroupCollector implements Collector {
   private layout: Layout | undefined;
-  private reader: FileReader;
+  private readonly reader: FileReader;
   private readonly tracked = new Map<string, Tracked>();
   private readonly devices: DeviceNames;
-  private readonly docker: DockerMetadata;
+  private readonly exclude: RegExp;
+  private readonly procRoot: string;
+  private hostNetns: string | undefined;
   /** The error callback of the collection in progress (files report through it). */
   private report: Accumulator['error'] = () => undefined;
 
@@ -51,11 +53,17 @@ class CgroupCollector implements Collector {
   ) {
     this.reader = new FileReader(config.max_open_files, ctx.now);
     this.devices = new DeviceNames(ctx.root);
-    this.docker = new DockerMetadata(join(ctx.root, config.docker_data_root, 'containers'));
+    this.procRoot = join(ctx.root, 'proc');
+    try {
+      this.exclude = new RegExp(config.network_interface_exclude);
+    } catch (err) {
+      throw new LookoutError('LOOKOUT_ERR_CONFIG', `config key "collectors.cgroups.network_interface_exclude" = ${JSON.stringify(config.network_interface_exclude)} is not a valid regular expression: ${(err as Error).message}`);
+    }
   }
 
   async start(): Promise<void> {
     this.layout = detectLayout(join(this.ctx.root, 'sys/fs/cgroup'));
+    this.hostNetns = netnsOf(this.procRoot, 1);
     this.ctx.log.info(
       { cgroup: this.layout.version, controllers: [...this.layout.v1.keys()], unified: this.layout.unified, walk: this.layout.walkRoot },
       'cgroup layout detected',
@@ -74,7 +82,8 @@ class CgroupCollector implements Collector {
       return;
     }
     const seen = new Set<string>();
-    const now = this.ctx.now() / 1000;
+    const reads: Read[] = [];
+    const rootUsage = layout.version === 'v2' ? this.machineMemoryInUse(acc) : undefined;
     let i = 0;
     for (const ref of refs) {
       seen.add(ref.path);
@@ -83,73 +92,141 @@ class CgroupCollector implements Collector {
         t = this.track(layout, ref);
         this.tracked.set(ref.path, t);
       }
-      this.collectOne(layout, t, acc, now);
+      const read = this.collectOne(layout, t, acc, rootUsage);
+      if (read) reads.push(read);
+      else {
+        // Gone between the walk and the read: forget it, so that a cgroup created again at
+        // this path (a restart) starts afresh rather than from files cached as missing.
+        this.untrack(t);
+      }
       if (++i % CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    for (const [path, t] of this.tracked) {
-      if (!seen.has(path)) {
-        t.files.close();
-        this.tracked.delete(path);
-      }
-    }
+    for (const [path, t] of this.tracked) if (!seen.has(path)) this.untrack(t);
+    if (this.config.network) this.collectNetwork(reads, acc);
   }
 
   private track(layout: Layout, ref: CgroupRef): Tracked {
     const files = new CgroupFiles(layout, ref.path, this.reader, (kind, file, err) => {
-      this.report(kind, kind === 'parse' ? err : new LookoutError('LOOKOUT_ERR_CGROUP_READ', `cannot read ${file}`, { cause: err }));
+      this.report(
+        kind,
+        kind === 'parse'
+          ? new LookoutError('LOOKOUT_ERR_CGROUP_PARSE', `${file}: ${(err as Error).message}`, { cause: err })
+          : new LookoutError('LOOKOUT_ERR_CGROUP_READ', `cannot read ${file}`, { cause: err }),
+      );
     });
-    return { ref, files, labels: identity(ref.path, '', ''), resolved: ref.container === undefined };
+    return { ref, files };
   }
 
-  private resolve(t: Tracked, acc: Accumulator): void {
-    const c = t.ref.container;
-    if (c === undefined) return;
-    if (c.runtime !== 'docker' && c.runtime !== 'kubernetes') {
-      // Other runtimes' metadata comes from their own collectors; until then the id names it.
-      t.labels = identity(t.ref.path, c.id, '');
-      t.resolved = true;
-      return;
-    }
-    try {
-      const meta = this.docker.get(c.id);
-      if (meta === undefined) {
-        if (c.runtime === 'kubernetes') t.resolved = true;
-        return;
-      }
-      t.labels = identity(t.ref.path, meta.name, meta.image);
-      if (meta.startedAt !== undefined) t.startTime = meta.startedAt;
-      t.resolved = true;
-    } catch (err) {
-      acc.error('metadata', err);
-      t.resolved = true;
-    }
+  private untrack(t: Tracked): void {
+    t.files.close();
+    if (t.net) this.reader.close(t.net.file);
+    this.tracked.delete(t.ref.path);
   }
 
-  private collectOne(layout: Layout, t: Tracked, acc: Accumulator, now: number): void {
-    if (!t.resolved) this.resolve(t, acc);
+  /** Reads one cgroup and emits its series; undefined when it vanished. */
+  private collectOne(layout: Layout, t: Tracked, acc: Accumulator, rootUsage: number | undefined): Read | undefined {
     const s: CgroupStats = {};
     t.files.found = 0;
     this.reader.vanished = false;
     this.reader.reopened = false;
-    if (layout.version === 'v2') readV2(t.files, s, t.ref.path === '/');
+    if (layout.version === 'v2') readV2(t.files, s, t.ref.path === '/', rootUsage);
     else readV1(t.files, s);
-    // Gone between the walk and the read: leave it out, as if the walk had not seen it.
-    if (this.reader.vanished || t.files.found === 0) return;
-    if (this.reader.reopened) {
-      // Same path, new cgroup (a restarted container or service): its identity may have changed.
-      t.startTime = undefined;
-      t.resolved = t.ref.container === undefined;
-      if (!t.resolved) this.resolve(t, acc);
-    }
-    if (t.startTime === undefined) t.startTime = this.cgroupCreation(layout, t.ref.path);
-    const labels = t.labels;
+    if (this.reader.vanished || t.files.found === 0) return undefined;
+    // Same path, new cgroup (a restarted container or service): its start time changed.
+    if (this.reader.reopened) t.startTime = undefined;
+    const c = t.ref.container;
+    const dir = this.ctx.containers;
+    let labels: Labels;
+    let started: number | undefined;
+    if (c) {
+      labels = dir.identity(c.id, t.ref.path, c.id);
+      dir.sawCgroup(c.id, t.ref.path, acc.time, s.oomKills);
+      started = dir.get(c.id)?.startedAt;
+    } else labels = new Labels([['id', t.ref.path], ['image', ''], ['name', '']]);
+    t.startTime = started ?? t.startTime ?? this.cgroupCreation(layout, t.ref.path);
     const emit = (def: MetricDef, value: number, extra?: Labels | null): void => acc.add(def, labels, value, extra);
     emitStats(s, emit, (d) => this.devices.labels(d));
     if (t.startTime !== undefined) emit(M.startTime, t.startTime);
-    emit(M.lastSeen, now);
+    emit(M.lastSeen, acc.time / 1000);
+    return { t, labels, pid: s.pid };
   }
 
-  /** The cgroup directory's change time: set when the kernel creates it, as cAdvisor's raw handler uses. */
+  /**
+   * Network series, once per network namespace: for the root cgroup, the host's; for
+   * containers, each namespace they do not share with the host, attributed to the pod's
+   * sandbox when there is one, else to the container that started first.
+   */
+  private collectNetwork(reads: readonly Read[], acc: Accumulator): void {
+    const owners = new Map<string, Read>();
+    const dir = this.ctx.containers;
+    const rank = (r: Read): [number, number, string] => {
+      const m = r.t.ref.container ? dir.get(r.t.ref.container.id) : undefined;
+      const sandbox = m?.pod !== undefined && m.container === undefined ? 0 : 1;
+      return [sandbox, r.t.startTime ?? Infinity, r.t.ref.path];
+    };
+    for (const r of reads) {
+      if (r.pid === undefined) continue;
+      const isRoot = r.t.ref.path === '/';
+      if (!isRoot && !r.t.ref.container) continue;
+      const ns = isRoot ? this.hostNetns : netnsOf(this.procRoot, r.pid);
+      if (ns === undefined || (!isRoot && ns === this.hostNetns)) continue;
+      const cur = owners.get(ns);
+      if (cur === undefined) owners.set(ns, r);
+      else {
+        const [a, b] = [rank(r), rank(cur)];
+        if (a[0] < b[0] || (a[0] === b[0] && (a[1] < b[1] || (a[1] === b[1] && a[2] < b[2])))) owners.set(ns, r);
+      }
+    }
+    for (const r of owners.values()) {
+      const pid = r.t.ref.path === '/' ? 1 : (r.pid as number);
+      if (r.t.net?.pid !== pid) {
+        if (r.t.net) this.reader.close(r.t.net.file);
+        r.t.net = { pid, file: new CachedFile(join(this.procRoot, String(pid), 'net/dev')) };
+      }
+      let text: string | undefined;
+      try {
+        text = this.reader.read(r.t.net.file);
+      } catch (err) {
+        acc.error('read', err);
+        continue;
+      }
+      if (text === undefined) continue; // the process exited: its namespace is counted next time
+      let ifaces;
+      try {
+        ifaces = parseNetDev(text, r.t.net.file.path);
+      } catch (err) {
+        acc.error('parse', err);
+        continue;
+      }
+      for (const f of ifaces) {
+        if (this.exclude.test(f.name)) continue;
+        const l = interfaceLabel(f.name);
+        acc.add(NET.rxBytes, r.labels, f.rxBytes, l);
+        acc.add(NET.rxPackets, r.labels, f.rxPackets, l);
+        acc.add(NET.rxErrors, r.labels, f.rxErrors, l);
+        acc.add(NET.rxDropped, r.labels, f.rxDropped, l);
+        acc.add(NET.txBytes, r.labels, f.txBytes, l);
+        acc.add(NET.txPackets, r.labels, f.txPackets, l);
+        acc.add(NET.txErrors, r.labels, f.txErrors, l);
+        acc.add(NET.txDropped, r.labels, f.txDropped, l);
+      }
+    }
+  }
+
+  /** MemTotal - MemFree, in bytes, from the host's /proc/meminfo. */
+  private machineMemoryInUse(acc: Accumulator): number | undefined {
+    try {
+      const text = readFileSync(join(this.procRoot, 'meminfo'), 'latin1');
+      const total = /^MemTotal:\s+(\d+) kB$/m.exec(text)?.[1];
+      const free = /^MemFree:\s+(\d+) kB$/m.exec(text)?.[1];
+      return total !== undefined && free !== undefined ? (Number(total) - Number(free)) * 1024 : undefined;
+    } catch (err) {
+      if (!isVanished(err)) acc.error('read', new LookoutError('LOOKOUT_ERR_HOST', `cannot read ${join(this.procRoot, 'meminfo')} for the root cgroup's memory`, { cause: err }));
+      return undefined;
+    }
+  }
+
+  /** The cgroup directory's change time: set when the kernel creates it. */
   private cgroupCreation(layout: Layout, path: string): number | undefined {
     try {
       return Math.floor(statSync(join(layout.walkRoot, path)).ctimeMs / 1000);
@@ -159,11 +236,10 @@ class CgroupCollector implements Collector {
   }
 
   async shutdown(): Promise<void> {
-    for (const t of this.tracked.values()) t.files.close();
-    this.tracked.clear();
+    for (const t of [...this.tracked.values()]) this.untrack(t);
   }
 
-  /** Open descriptors, for the agent's own metrics and tests. */
+  /** Descriptors kept open, for tests. */
   get openFiles(): number {
     return this.reader.open;
   }
@@ -171,8 +247,8 @@ class CgroupCollector implements Collector {
 
 export const cgroupsCollector: CollectorFactory<CgroupsConfig> = {
   type: 'cgroups',
-  description: 'CPU, memory, block I/O, process and pressure statistics of every container and cgroup, from the cgroup filesystem (v1, v2 and hybrid).',
+  description: 'CPU, memory, block I/O, process, pressure and network statistics of every container and cgroup, from the cgroup filesystem (v1, v2 and hybrid) and /proc.',
   configSchema,
-  metrics: CGROUP_METRICS,
+  metrics: [...CGROUP_METRICS, ...Object.values(NET)],
   create: (config, ctx) => new CgroupCollector(config, ctx),
 };

@@ -132,9 +132,11 @@ export function emitStats(s: CgroupStats, emit: Emit, deviceLabels: (d: DeviceIo
     const v = s[key];
     if (typeof v === 'number') emit(def, v);
   }
-  // A cgroup without a memory (or pids) controller file has no limit series at all.
-  if (s.memUsage !== undefined) for (const [def, key] of MEM_LIMITS) emit(def, s[key] ?? 0);
-  if (s.pidsCurrent !== undefined) emit(M.threadsMax, s.pidsMax ?? 0);
+  for (const [def, key] of MEM_LIMITS) {
+    const v = s[key];
+    if (v !== undefined) emit(def, v);
+  }
+  if (s.pidsMax !== undefined) emit(M.threadsMax, s.pidsMax);
   if (s.pgfault !== undefined) emit(M.memFailures, s.pgfault, FAULTS.pgfault.container);
   if (s.pgmajfault !== undefined) emit(M.memFailures, s.pgmajfault, FAULTS.pgmajfault.container);
   if (s.pgfaultHierarchy !== undefined) emit(M.memFailures, s.pgfaultHierarchy, FAULTS.pgfault.hierarchy);

@@ -34,9 +34,12 @@ export function parseLimit(text: string, what: string): number | null {
 
 /**
  * Flat keyed files, `key value` per line (`memory.stat`, `cpu.stat`, `cpuacct.stat`,
- * `memory.events`, `memory.oom_control`). Calls `into` per pair to avoid building a map.
+ * `memory.events`, `memory.oom_control`). The whole file is checked before `into` is
+ * called, so a file with one bad line contributes nothing rather than half its values.
  */
 export function parseFlatKeyed(text: string, what: string, into: (key: string, value: number) => void): void {
+  const keys: string[] = [];
+  const values: number[] = [];
   let start = 0;
   const len = text.length;
   while (start < len) {
@@ -45,10 +48,12 @@ export function parseFlatKeyed(text: string, what: string, into: (key: string, v
     if (end > start) {
       const sp = text.indexOf(' ', start);
       if (sp < 0 || sp >= end) throw bad(what, text.slice(start, end));
-      into(text.slice(start, sp), toNumber(text.slice(sp + 1, end), what, text.slice(start, end)));
+      keys.push(text.slice(start, sp));
+      values.push(toNumber(text.slice(sp + 1, end), what, text.slice(start, end)));
     }
     start = end + 1;
   }
+  for (let i = 0; i < keys.length; i++) into(keys[i] as string, values[i] as number);
 }
 
 /** `cpu.max` (v2): `$MAX $PERIOD`, `$MAX` may be `max`. */
@@ -66,6 +71,22 @@ export interface DeviceIo {
   writeBytes: number;
   reads: number;
   writes: number;
+}
+
+/** Adds one file's per-device values into `into`, field by field (bytes and operations come from two files on v1). */
+export function mergeDevices(into: Map<string, DeviceIo>, from: Map<string, DeviceIo>, fields: 'bytes' | 'ops' | 'all'): void {
+  for (const [key, d] of from) {
+    const t = into.get(key) ?? { major: d.major, minor: d.minor, readBytes: 0, writeBytes: 0, reads: 0, writes: 0 };
+    if (fields !== 'ops') {
+      t.readBytes = d.readBytes;
+      t.writeBytes = d.writeBytes;
+    }
+    if (fields !== 'bytes') {
+      t.reads = d.reads;
+      t.writes = d.writes;
+    }
+    into.set(key, t);
+  }
 }
 
 function device(map: Map<string, DeviceIo>, key: string, what: string, text: string): DeviceIo {
@@ -145,6 +166,15 @@ export function parsePressure(text: string, what: string): { some?: number; full
     out[kind] = toNumber(line.slice(t + 7), what, line);
   }
   return out;
+}
+
+/** The first PID of `cgroup.procs`, or undefined when the cgroup has no process. */
+export function firstPid(text: string): number | undefined {
+  const nl = text.indexOf('\n');
+  const line = (nl < 0 ? text : text.slice(0, nl)).trim();
+  if (line === '') return undefined;
+  const n = Number(line);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 /** Number of non-empty lines (`cgroup.procs`: one PID per line). */

@@ -13,6 +13,8 @@ import { CachedFile, type FileReader } from './files.js';
 import {
   countLines,
   type DeviceIo,
+  firstPid,
+  mergeDevices,
   parseBlkioV1,
   parseCpuMax,
   parseFlatKeyed,
@@ -55,6 +57,7 @@ export interface CgroupStats {
   oomKills?: number;
   /** v2 `memory.events` counters by name (low, high, max, oom, oom_kill, oom_group_kill). */
   memEvents?: Record<string, number>;
+  /** Limits are 0 when unlimited (as cAdvisor reports them) and unset when unknown. */
   memLimit?: number;
   memReservation?: number;
   memSwapLimit?: number;
@@ -62,8 +65,11 @@ export interface CgroupStats {
   devices?: Map<string, DeviceIo>;
 
   pidsCurrent?: number;
+  /** 0 when unlimited, as cAdvisor reports it. */
   pidsMax?: number;
   processes?: number;
+  /** A process in the cgroup, for its network namespace. */
+  pid?: number;
 
   psi?: { cpu?: Psi; memory?: Psi; io?: Psi };
 }
@@ -134,8 +140,34 @@ export class CgroupFiles {
   }
 }
 
-function limitOrUnset(v: number | null | undefined): number | undefined {
-  return v === null || v === undefined || v >= UNLIMITED ? undefined : v;
+/** A limit as cAdvisor reports it: 0 for unlimited (v2 `max`, v1's page-rounded 2^63), unset when unknown. */
+function limit(v: number | null | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  return v === null || v >= UNLIMITED ? 0 : v;
+}
+
+function readProcs(files: CgroupFiles, controller: string, s: CgroupStats): void {
+  files.parse(controller, 'cgroup.procs', (t) => {
+    s.processes = countLines(t);
+    s.pid = firstPid(t);
+    return true;
+  });
+}
+
+/** Reads both v1 blkio files into one device map; each file counts only if it parses whole. */
+function readDevices(files: CgroupFiles, s: CgroupStats, parts: ReadonlyArray<readonly [string, string, 'bytes' | 'ops' | 'all', (t: string, w: string, m: Map<string, DeviceIo>) => void]>): void {
+  let devices: Map<string, DeviceIo> | undefined;
+  for (const [controller, name, fields, parse] of parts) {
+    const m = files.parse(controller, name, (t, w) => {
+      const local = new Map<string, DeviceIo>();
+      parse(t, w, local);
+      return local;
+    });
+    if (m === undefined) continue;
+    devices ??= new Map();
+    mergeDevices(devices, m, fields);
+  }
+  if (devices) s.devices = devices;
 }
 
 function readPsi(files: CgroupFiles, controller: string, s: CgroupStats): void {
@@ -176,9 +208,9 @@ export function readV1(files: CgroupFiles, s: CgroupStats): void {
 
   s.memUsage = files.parse('memory', 'memory.usage_in_bytes', parseSingle);
   s.memMaxUsage = files.parse('memory', 'memory.max_usage_in_bytes', parseSingle);
-  s.memLimit = limitOrUnset(files.parse('memory', 'memory.limit_in_bytes', parseSingle));
-  s.memReservation = limitOrUnset(files.parse('memory', 'memory.soft_limit_in_bytes', parseSingle));
-  s.memSwapLimit = limitOrUnset(files.parse('memory', 'memory.memsw.limit_in_bytes', parseSingle));
+  s.memLimit = limit(files.parse('memory', 'memory.limit_in_bytes', parseSingle));
+  s.memReservation = limit(files.parse('memory', 'memory.soft_limit_in_bytes', parseSingle));
+  s.memSwapLimit = limit(files.parse('memory', 'memory.memsw.limit_in_bytes', parseSingle));
   s.memFailcnt = files.parse('memory', 'memory.failcnt', parseSingle);
   files.parse('memory', 'memory.oom_control', (t, w) =>
     parseFlatKeyed(t, w, (k, v) => {
@@ -204,28 +236,26 @@ export function readV1(files: CgroupFiles, s: CgroupStats): void {
   );
   s.memWorkingSet = workingSet(s.memUsage, s.memInactiveFile);
 
-  // The throttle files count every bio issued, whatever the I/O scheduler; the CFQ/BFQ
-  // ones stay empty under mq-deadline and none.
-  const devices = new Map<string, DeviceIo>();
-  const bytes = files.parse('blkio', 'blkio.throttle.io_service_bytes_recursive', (t, w) => {
-    parseBlkioV1(t, w, 'bytes', devices);
-    return true;
-  });
-  const ops = files.parse('blkio', 'blkio.throttle.io_serviced_recursive', (t, w) => {
-    parseBlkioV1(t, w, 'ops', devices);
-    return true;
-  });
-  if (bytes !== undefined || ops !== undefined) s.devices = devices;
+  // The throttle files count every bio the cgroup issues, whatever the I/O scheduler; the
+  // CFQ/BFQ ones stay empty under mq-deadline and none.
+  readDevices(files, s, [
+    ['blkio', 'blkio.throttle.io_service_bytes_recursive', 'bytes', (t, w, m) => parseBlkioV1(t, w, 'bytes', m)],
+    ['blkio', 'blkio.throttle.io_serviced_recursive', 'ops', (t, w, m) => parseBlkioV1(t, w, 'ops', m)],
+  ]);
 
   s.pidsCurrent = files.parse('pids', 'pids.current', parseSingle);
-  s.pidsMax = files.parse('pids', 'pids.max', parseLimit) ?? undefined;
-  s.processes = files.parse(files.has('pids') ? 'pids' : 'memory', 'cgroup.procs', (t) => countLines(t));
+  s.pidsMax = limit(files.parse('pids', 'pids.max', parseLimit));
+  readProcs(files, files.has('pids') ? 'pids' : 'memory', s);
 
   // Hybrid hosts keep PSI in the unified tree; some kernels also expose it in v1 with psi=1.
   readPsi(files, 'unified', s);
 }
 
-export function readV2(files: CgroupFiles, s: CgroupStats, isRoot: boolean): void {
+/**
+ * @param rootUsage for the root cgroup (`isRoot`), the machine's memory in use (MemTotal -
+ * MemFree), since the v2 root has no memory.current.
+ */
+export function readV2(files: CgroupFiles, s: CgroupStats, isRoot: boolean, rootUsage?: number): void {
   const c = 'unified';
   files.parse(c, 'cpu.stat', (t, w) =>
     parseFlatKeyed(t, w, (k, v) => {
@@ -251,10 +281,10 @@ export function readV2(files: CgroupFiles, s: CgroupStats, isRoot: boolean): voi
     if (weight !== undefined) s.cpuShares = Math.floor(2 + ((weight - 1) * 262142) / 9999);
     s.memUsage = files.parse(c, 'memory.current', parseSingle);
     s.memMaxUsage = files.parse(c, 'memory.peak', parseSingle);
-    s.memLimit = limitOrUnset(files.parse(c, 'memory.max', parseLimit));
-    s.memReservation = limitOrUnset(files.parse(c, 'memory.low', parseLimit));
+    s.memLimit = limit(files.parse(c, 'memory.max', parseLimit));
+    s.memReservation = limit(files.parse(c, 'memory.low', parseLimit));
     s.memSwap = files.parse(c, 'memory.swap.current', parseSingle);
-    s.memSwapLimit = limitOrUnset(files.parse(c, 'memory.swap.max', parseLimit));
+    s.memSwapLimit = limit(files.parse(c, 'memory.swap.max', parseLimit));
     files.parse(c, 'memory.events', (t, w) => {
       const ev: Record<string, number> = {};
       parseFlatKeyed(t, w, (k, v) => {
@@ -266,7 +296,10 @@ export function readV2(files: CgroupFiles, s: CgroupStats, isRoot: boolean): voi
       s.memFailcnt = ev['max'];
     });
     s.pidsCurrent = files.parse(c, 'pids.current', parseSingle);
-    s.pidsMax = files.parse(c, 'pids.max', parseLimit) ?? undefined;
+    s.pidsMax = limit(files.parse(c, 'pids.max', parseLimit));
+  } else if (rootUsage !== undefined) {
+    // The v2 root has no memory.current; runc and cAdvisor take the machine's usage instead.
+    s.memUsage = rootUsage;
   }
   files.parse(c, 'memory.stat', (t, w) =>
     parseFlatKeyed(t, w, (k, v) => {
@@ -284,12 +317,7 @@ export function readV2(files: CgroupFiles, s: CgroupStats, isRoot: boolean): voi
     }),
   );
   s.memWorkingSet = workingSet(s.memUsage, s.memInactiveFile);
-  const devices = new Map<string, DeviceIo>();
-  const io = files.parse(c, 'io.stat', (t, w) => {
-    parseIoStat(t, w, devices);
-    return true;
-  });
-  if (io) s.devices = devices;
-  s.processes = files.parse(c, 'cgroup.procs', (t) => countLines(t));
+  readDevices(files, s, [[c, 'io.stat', 'all', parseIoStat]]);
+  readProcs(files, c, s);
   readPsi(files, c, s);
 }
