@@ -44,6 +44,7 @@ class CgroupCollector implements Collector {
   private readonly exclude: RegExp;
   private readonly procRoot: string;
   private hostNetns: string | undefined;
+  private hostPid = 1;
   /** The error callback of the collection in progress (files report through it). */
   private report: Accumulator['error'] = () => undefined;
 
@@ -63,7 +64,15 @@ class CgroupCollector implements Collector {
 
   async start(): Promise<void> {
     this.layout = detectLayout(join(this.ctx.root, 'sys/fs/cgroup'));
-    this.hostNetns = netnsOf(this.procRoot, 1);
+    // The host's namespace: init's, or kthreadd's (kernel threads live in the initial
+    // namespace) where init's is not readable, as in some sandboxes.
+    for (const pid of [1, 2]) {
+      this.hostNetns = netnsOf(this.procRoot, pid);
+      if (this.hostNetns !== undefined) {
+        this.hostPid = pid;
+        break;
+      }
+    }
     this.ctx.log.info(
       { cgroup: this.layout.version, controllers: [...this.layout.v1.keys()], unified: this.layout.unified, walk: this.layout.walkRoot },
       'cgroup layout detected',
@@ -178,7 +187,7 @@ class CgroupCollector implements Collector {
       }
     }
     for (const r of owners.values()) {
-      const pid = r.t.ref.path === '/' ? 1 : (r.pid as number);
+      const pid = r.t.ref.path === '/' ? this.hostPid : (r.pid as number);
       if (r.t.net?.pid !== pid) {
         if (r.t.net) this.reader.close(r.t.net.file);
         r.t.net = { pid, file: new CachedFile(join(this.procRoot, String(pid), 'net/dev')) };
