@@ -6,14 +6,20 @@
 import type { CollectorFactory } from '../src/component.js';
 import { registry } from '../src/registry.js';
 import { cgroupsCollector } from './cgroups/index.js';
+import { containerdCollector } from './containerd/index.js';
+import { crioCollector } from './crio/index.js';
 import { dockerCollector } from './docker/index.js';
 import { hostCollector } from './host/index.js';
+import { kubernetesCollector } from './kubernetes/index.js';
 import { lifecycleCollector } from './lifecycle/index.js';
 import { podmanCollector } from './podman/index.js';
 
 export const collectors: readonly CollectorFactory[] = registry('collector', [
   dockerCollector,
   podmanCollector,
+  containerdCollector,
+  crioCollector,
+  kubernetesCollector,
   cgroupsCollector,
   hostCollector,
   lifecycleCollector,

@@ -13,6 +13,10 @@ export const ErrorCodes = {
   LOOKOUT_ERR_METADATA: { retryable: true },
   /** The host root lacks something the agent needs (no cgroup mount, say). */
   LOOKOUT_ERR_HOST: { retryable: false },
+  /** A push to a destination failed in a way that may heal (network error, 408, 429, 5xx). */
+  LOOKOUT_ERR_DELIVERY: { retryable: true },
+  /** A destination rejected a batch in a way that will not heal (other 4xx); it is not retried. */
+  LOOKOUT_ERR_DELIVERY_REJECTED: { retryable: false },
   /** The HTTP server could not start (address in use, say). */
   LOOKOUT_ERR_SERVER: { retryable: false },
 } as const;

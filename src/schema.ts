@@ -16,3 +16,11 @@ export function parseDuration(s: string): number {
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
   return Number(m[1]) * unit;
 }
+
+/** `enabled: auto | true | false`, as every runtime collector spells it. */
+export function enabledSchema(where: string) {
+  return Type.Union([Type.Literal('auto'), Type.Boolean()], {
+    default: 'auto',
+    description: `\`auto\`: on when ${where} exists under the host root; \`true\`: on, and say so in the log when it is not there; \`false\`: off.`,
+  });
+}

@@ -52,6 +52,61 @@ export class SelfMetrics {
     registers: [this.registry],
   });
 
+  readonly exporterSent = new Counter({
+    name: 'lookout_exporter_sent_total',
+    help: 'Samples or log records each push exporter delivered.',
+    labelNames: ['exporter'],
+    registers: [this.registry],
+  });
+  readonly exporterFailed = new Counter({
+    name: 'lookout_exporter_failed_total',
+    help: 'Samples or log records a destination rejected for good (4xx other than 408 and 429); not retried.',
+    labelNames: ['exporter'],
+    registers: [this.registry],
+  });
+  readonly exporterRetries = new Counter({
+    name: 'lookout_exporter_retries_total',
+    help: 'Send attempts that failed in a way worth retrying (network errors, 408, 429, 5xx).',
+    labelNames: ['exporter'],
+    registers: [this.registry],
+  });
+  readonly exporterDropped = new Counter({
+    name: 'lookout_exporter_dropped_total',
+    help: 'Samples or log records dropped before delivery, by reason (queue_full: the oldest batch made room; shutdown: not delivered before the stop deadline and not on disk).',
+    labelNames: ['exporter', 'reason'],
+    registers: [this.registry],
+  });
+  readonly exporterBufferErrors = new Counter({
+    name: 'lookout_exporter_buffer_errors_total',
+    help: 'Batches the on-disk buffer could not write (disk full, read-only); they were kept in memory instead.',
+    labelNames: ['exporter'],
+    registers: [this.registry],
+  });
+  readonly exporterQueueItems = new Gauge({
+    name: 'lookout_exporter_queue_items',
+    help: 'Samples or log records waiting in each exporter\'s queue.',
+    labelNames: ['exporter'],
+    registers: [this.registry],
+  });
+  readonly exporterQueueBytes = new Gauge({
+    name: 'lookout_exporter_queue_bytes',
+    help: 'Encoded bytes waiting in each exporter\'s queue.',
+    labelNames: ['exporter'],
+    registers: [this.registry],
+  });
+  readonly exporterLastSuccess = new Gauge({
+    name: 'lookout_exporter_last_success_timestamp_seconds',
+    help: 'When each exporter last delivered a batch, since the Unix epoch, in seconds.',
+    labelNames: ['exporter'],
+    registers: [this.registry],
+  });
+  readonly exporterSendDuration = new Gauge({
+    name: 'lookout_exporter_send_duration_seconds',
+    help: 'Duration of each exporter\'s last successful send, in seconds.',
+    labelNames: ['exporter'],
+    registers: [this.registry],
+  });
+
   constructor(version: string) {
     collectDefaultMetrics({ register: this.registry, prefix: 'lookout_' });
     new Gauge({

@@ -1,14 +1,11 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Duration } from '../../src/schema.js';
+import { Duration, enabledSchema } from '../../src/schema.js';
 
 /** Shared by the runtimes that speak the Docker Engine API (Docker, Podman's compatible service). */
 export function engineConfigSchema(socket: string, dataRoot: string, what: string) {
   return Type.Object(
     {
-      enabled: Type.Union([Type.Literal('auto'), Type.Boolean()], {
-        default: 'auto',
-        description: `\`auto\`: on when ${what}'s socket or state directory exists under the host root; \`true\`: on, and say so in the log when neither is there; \`false\`: off.`,
-      }),
+      enabled: enabledSchema(`${what}'s socket or state directory`),
       socket: Type.String({ default: socket, minLength: 1, description: `${what}'s API socket, under the host root.` }),
       data_root: Type.String({
         default: dataRoot,

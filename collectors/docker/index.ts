@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Collector, CollectorFactory, ComponentContext } from '../../src/component.js';
 import type { ContainerDirectory, Runtime } from '../../src/containers.js';
 import { isVanished } from '../../src/errors.js';
+import { hostPath } from '../../src/hostpath.js';
 import { parseDuration } from '../../src/schema.js';
 import { type Accumulator, Labels, metric } from '../../src/model.js';
 import { configSchema, type EngineConfig } from './config.js';
@@ -52,8 +53,8 @@ export class EngineCollector implements Collector {
     private readonly ctx: ComponentContext,
     private readonly runtime: Runtime,
   ) {
-    this.engine = new DockerEngine(join(ctx.root, config.socket));
-    this.containersDir = join(ctx.root, config.data_root, 'containers');
+    this.engine = new DockerEngine(hostPath(ctx.root, config.socket));
+    this.containersDir = hostPath(ctx.root, join(config.data_root, 'containers'));
     this.diskRefreshMs = parseDuration(config.disk_refresh_interval);
     this.label = new Labels([['runtime', runtime]]);
   }
