@@ -1,0 +1,425 @@
+/**
+ * Building blocks shared by the dashboards: the datasource reference, the template
+ * variables, and one helper per panel kind that insists on what every lookout panel must
+ * have (a unit, a description, thresholds, queries against `${datasource}`), so that a
+ * panel without them does not compile.
+ *
+ * Panels also declare what a node needs for them to show data (`requires`); that is not
+ * written into the JSON but kept beside it, for the query list in `queries.ts`.
+ */
+import * as common from '@grafana/grafana-foundation-sdk/common';
+import {
+  DashboardBuilder,
+  DashboardCursorSync,
+  DashboardLinkBuilder,
+  DashboardLinkType,
+  DatasourceVariableBuilder,
+  MappingType,
+  QueryVariableBuilder,
+  RowBuilder,
+  ThresholdsConfigBuilder,
+  ThresholdsMode,
+  VariableRefresh,
+  VariableSort,
+  type Dashboard,
+  type DataTransformerConfig,
+  type DynamicConfigValue,
+  type ValueMapping,
+} from '@grafana/grafana-foundation-sdk/dashboard';
+import { DataqueryBuilder, PromQueryFormat } from '@grafana/grafana-foundation-sdk/prometheus';
+import { PanelBuilder as StatBuilder } from '@grafana/grafana-foundation-sdk/stat';
+import { PanelBuilder as TableBuilder } from '@grafana/grafana-foundation-sdk/table';
+import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
+import { LIMITS } from './alerts.js';
+
+/** Every panel, target and query variable reads from the datasource the `datasource` variable selects. */
+export const DATASOURCE = { type: 'prometheus', uid: '${datasource}' } as const;
+
+/**
+ * What a node must have for a panel to show data. A panel without requirements returns
+ * data on any node where lookout runs and Prometheus scrapes it.
+ */
+export type Requirement =
+  | 'kubernetes'
+  | 'psi'
+  | 'cpu-limit'
+  | 'memory-limit'
+  | 'memory-reservation'
+  | 'pids-limit'
+  | 'throttled'
+  | 'oom-kill'
+  | 'restart'
+  | 'terminated'
+  | 'network'
+  | 'block-io'
+  | 'collector-error';
+
+export interface RequirementInfo {
+  /** What the node (or an end-to-end test) must provide. */
+  readonly needs: string;
+  /** Set when a plain Docker node (no Kubernetes, healthy agent) can never provide it. */
+  readonly plainDocker?: string;
+}
+
+export const REQUIREMENTS: Readonly<Record<Requirement, RequirementInfo>> = {
+  kubernetes: {
+    needs: 'containers started by the kubelet, whose series carry namespace, pod and container labels',
+    plainDocker: 'no Kubernetes on the node: container series carry no namespace, pod or container label',
+  },
+  psi: {
+    needs: 'PSI pressure files (cgroup v2, or the unified tree of a hybrid host, with PSI enabled)',
+  },
+  'cpu-limit': { needs: 'a running container with a CPU quota (docker run --cpus)' },
+  'memory-limit': { needs: 'a running container with a memory limit (docker run --memory)' },
+  'memory-reservation': { needs: 'a running container with a memory reservation (docker run --memory-reservation)' },
+  'pids-limit': { needs: 'a running container with a pids limit (docker run --pids-limit)' },
+  throttled: {
+    needs: 'a container throttled in more than 25% of its CFS periods (e.g. a busy loop with docker run --cpus 0.5)',
+  },
+  'oom-kill': { needs: 'a container OOM-killed within the time range' },
+  restart: { needs: 'a container restarted by its runtime (docker run --restart on-failure) within the time range' },
+  terminated: { needs: 'a container that has exited at least once and is still known to its runtime' },
+  network: {
+    needs: 'a container with a network interface other than lo, veth*, docker* and nerdctl* (not --network none)',
+  },
+  'block-io': { needs: 'a container that read or wrote a block device within the time range (e.g. dd with oflag=direct)' },
+  'collector-error': {
+    needs: 'a collector error (an unreadable or malformed file) since the agent started',
+    plainDocker: 'a healthy agent counts no collector errors, and the counter has no series before the first one',
+  },
+};
+
+/** Threshold steps: `[value, color]`, the first with value null (the base). */
+export type Steps = ReadonlyArray<readonly [number | null, string]>;
+
+export const STEPS = {
+  /** No meaningful limit (rates of bytes, counts of processes): the base color only. */
+  none: [[null, 'green']],
+  /** Fractions of a limit (working set / limit, usage / quota); red where LookoutContainerMemoryNearLimit fires. */
+  nearLimit: [[null, 'green'], [0.8, 'orange'], [LIMITS.memory, 'red']],
+  /** Share of CFS periods throttled; red where LookoutContainerCPUThrottlingHigh fires. */
+  throttling: [[null, 'green'], [0.1, 'orange'], [LIMITS.throttling, 'red']],
+  /** Share of time stalled on a resource (PSI); red where LookoutContainerPressureStalled fires. */
+  pressure: [[null, 'green'], [LIMITS.pressure / 2, 'orange'], [LIMITS.pressure, 'red']],
+  /** Counts of bad events (OOM kills, errors): any is worth a look. */
+  anyIsBad: [[null, 'green'], [1, 'red']],
+  /** Restarts: one is news, several is a crash loop. */
+  restarts: [[null, 'green'], [1, 'orange'], [3, 'red']],
+} as const satisfies Record<string, Steps>;
+
+export interface Query {
+  readonly expr: string;
+  /** Legend (time series) or the column title (tables). */
+  readonly legend?: string;
+  /** What this query needs beyond its panel's requirements (e.g. the limit line of a usage panel). */
+  readonly requires?: readonly Requirement[];
+}
+
+interface PanelCommon {
+  readonly title: string;
+  readonly description: string;
+  /** A Grafana unit id (see @grafana/grafana-foundation-sdk/units). */
+  readonly unit: string;
+  readonly thresholds: Steps;
+  readonly queries: readonly Query[];
+  readonly requires?: readonly Requirement[];
+  /** Width (of 24) and height in grid units. */
+  readonly w?: number;
+  readonly h?: number;
+  readonly min?: number;
+  readonly max?: number;
+  readonly decimals?: number;
+  /** Shown instead of "No data" where no series is the normal, good case. */
+  readonly noValue?: string;
+  /** Value to text, e.g. 0 → "unlimited". */
+  readonly valueText?: Readonly<Record<string, string>>;
+}
+
+export interface TimeseriesSpec extends PanelCommon {
+  readonly stack?: boolean;
+  readonly bars?: boolean;
+  /** Draw the threshold steps as dashed lines (ratios); off by default. */
+  readonly thresholdLines?: boolean;
+  /** Series whose legend matches this regex are drawn dashed (limits, maxima). */
+  readonly dashed?: string;
+}
+
+export interface StatSpec extends PanelCommon {
+  /** `name` shows the legend (e.g. a label such as the image or the reason) instead of the value. */
+  readonly show?: 'value' | 'name';
+  readonly sparkline?: boolean;
+}
+
+export interface TableColumn {
+  readonly title: string;
+  readonly unit: string;
+  readonly thresholds?: Steps;
+  /** Color the cell text by the thresholds. */
+  readonly colored?: boolean;
+  /** A value that only carries labels (e.g. `container_last_terminated_reason`, always 1). */
+  readonly hidden?: boolean;
+  readonly decimals?: number;
+}
+
+export interface TableSpec extends Omit<PanelCommon, 'queries'> {
+  /** Instant queries, merged on their common labels. */
+  readonly queries: ReadonlyArray<Query & { readonly column: TableColumn }>;
+  /** Label columns to show, in order, with their titles; others are hidden. */
+  readonly labels: ReadonlyArray<readonly [string, string]>;
+  /** Column title to sort by, descending. */
+  readonly sortBy?: string;
+}
+
+export interface PanelMeta {
+  readonly id: number;
+  readonly title: string;
+  /** What the panel needs to show anything. */
+  readonly requires: readonly Requirement[];
+  /** What each query (by refId) needs beyond the panel's requirements. */
+  readonly queryRequires: Readonly<Record<string, readonly Requirement[]>>;
+}
+
+export interface VariableSpec {
+  readonly name: string;
+  readonly label: string;
+  readonly description: string;
+  /** A series selector; the variable's values are `label_values(selector, name)`. */
+  readonly selector: string;
+  readonly multi?: boolean;
+  /** Regex used when "All" is selected; no "All" option when undefined. */
+  readonly allValue?: string;
+  readonly requires?: readonly Requirement[];
+}
+
+export interface BuiltDashboard {
+  /** File name under dashboards/. */
+  readonly file: string;
+  readonly json: Dashboard;
+  readonly panels: readonly PanelMeta[];
+  readonly variables: readonly VariableSpec[];
+}
+
+function thresholds(steps: Steps): ThresholdsConfigBuilder {
+  return new ThresholdsConfigBuilder()
+    .mode(ThresholdsMode.Absolute)
+    .steps(steps.map(([value, color]) => ({ value, color })));
+}
+
+function valueMappings(valueText: Readonly<Record<string, string>> | undefined): ValueMapping[] {
+  if (valueText === undefined) return [];
+  const options: Record<string, { text: string; index: number }> = {};
+  Object.entries(valueText).forEach(([value, text], index) => {
+    options[value] = { text, index };
+  });
+  return [{ type: MappingType.ValueToText, options }];
+}
+
+const REF_IDS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+const refId = (i: number): string => REF_IDS[i] ?? `Q${i}`;
+
+function target(q: Query, i: number, instant: boolean): DataqueryBuilder {
+  const t = new DataqueryBuilder().datasource(DATASOURCE).refId(refId(i)).expr(q.expr);
+  if (instant) return t.instant().format(PromQueryFormat.Table);
+  return t.range().legendFormat(q.legend ?? '__auto');
+}
+
+type AnyPanelBuilder = TimeseriesBuilder | StatBuilder | TableBuilder;
+
+/** Applies what every panel shares: identity, size, datasource, unit, thresholds, mappings. */
+function common_<B extends AnyPanelBuilder>(b: B, id: number, spec: PanelCommon, w: number, h: number): B {
+  b.id(id)
+    .title(spec.title)
+    .description(spec.description)
+    .datasource(DATASOURCE)
+    .gridPos({ x: 0, y: 0, w: spec.w ?? w, h: spec.h ?? h })
+    .unit(spec.unit)
+    .thresholds(thresholds(spec.thresholds));
+  if (spec.min !== undefined) b.min(spec.min);
+  if (spec.max !== undefined) b.max(spec.max);
+  if (spec.decimals !== undefined) b.decimals(spec.decimals);
+  if (spec.noValue !== undefined) b.noValue(spec.noValue);
+  const mappings = valueMappings(spec.valueText);
+  if (mappings.length > 0) b.mappings(mappings);
+  return b;
+}
+
+/** A dashboard under construction: keeps panel ids unique and records each panel's requirements. */
+export class Board {
+  private readonly builder: DashboardBuilder;
+  private readonly panels: PanelMeta[] = [];
+  private readonly variables: VariableSpec[] = [];
+  private nextId = 1;
+
+  constructor(
+    private readonly file: string,
+    uid: string,
+    title: string,
+    description: string,
+  ) {
+    this.builder = new DashboardBuilder(title)
+      .uid(uid)
+      .description(description)
+      .tags(['lookout'])
+      .editable()
+      .tooltip(DashboardCursorSync.Crosshair)
+      .time({ from: 'now-1h', to: 'now' })
+      .refresh('30s')
+      .timezone('browser')
+      .link(
+        new DashboardLinkBuilder('lookout')
+          .type(DashboardLinkType.Dashboards)
+          .tags(['lookout'])
+          .asDropdown(true)
+          .includeVars(true)
+          .keepTime(true)
+          .targetBlank(false)
+          .icon('external link')
+          .tooltip('The other lookout dashboards, with the same variables and time range'),
+      )
+      .withVariable(
+        new DatasourceVariableBuilder('datasource')
+          .label('Data source')
+          .description('The Prometheus that scrapes lookout.')
+          .type('prometheus'),
+      );
+  }
+
+  /** A query variable whose values are the label's values on `selector`. */
+  variable(v: VariableSpec): this {
+    const query = `label_values(${v.selector}, ${v.name})`;
+    const b = new QueryVariableBuilder(v.name)
+      .label(v.label)
+      .description(v.description)
+      .datasource(DATASOURCE)
+      .query(query)
+      .definition(query)
+      .refresh(VariableRefresh.OnTimeRangeChanged)
+      .sort(VariableSort.AlphabeticalAsc)
+      .multi(v.multi ?? false);
+    if (v.allValue !== undefined) b.includeAll(true).allValue(v.allValue);
+    this.builder.withVariable(b);
+    this.variables.push(v);
+    return this;
+  }
+
+  row(title: string): this {
+    this.builder.withRow(new RowBuilder(title).id(this.nextId++));
+    return this;
+  }
+
+  private record(spec: PanelCommon): number {
+    const id = this.nextId++;
+    const queryRequires: Record<string, readonly Requirement[]> = {};
+    spec.queries.forEach((q, i) => {
+      if (q.requires !== undefined && q.requires.length > 0) queryRequires[refId(i)] = q.requires;
+    });
+    this.panels.push({ id, title: spec.title, requires: spec.requires ?? [], queryRequires });
+    return id;
+  }
+
+  timeseries(spec: TimeseriesSpec): this {
+    const id = this.record(spec);
+    const b = common_(new TimeseriesBuilder(), id, spec, 12, 8)
+      .legend(
+        new common.VizLegendOptionsBuilder()
+          .showLegend(true)
+          .displayMode(common.LegendDisplayMode.Table)
+          .placement(common.LegendPlacement.Bottom)
+          .calcs(['mean', 'max', 'lastNotNull']),
+      )
+      .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.Descending))
+      .lineWidth(1)
+      .fillOpacity(spec.stack ? 30 : 10)
+      .showPoints(common.VisibilityMode.Never)
+      .spanNulls(false)
+      .thresholdsStyle(
+        new common.GraphThresholdsStyleConfigBuilder().mode(
+          spec.thresholdLines ? common.GraphThresholdsStyleMode.Dashed : common.GraphThresholdsStyleMode.Off,
+        ),
+      );
+    if (spec.stack) b.stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal).group('A'));
+    if (spec.bars) b.drawStyle(common.GraphDrawStyle.Bars).fillOpacity(80);
+    if (spec.dashed !== undefined) {
+      const dash: DynamicConfigValue[] = [
+        { id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } },
+        { id: 'custom.fillOpacity', value: 0 },
+        { id: 'custom.stacking', value: { mode: 'none', group: 'A' } },
+      ];
+      b.overrideByRegexp(spec.dashed, dash);
+    }
+    spec.queries.forEach((q, i) => b.withTarget(target(q, i, false)));
+    this.builder.withPanel(b);
+    return this;
+  }
+
+  stat(spec: StatSpec): this {
+    const id = this.record(spec);
+    const b = common_(new StatBuilder(), id, spec, 4, 4)
+      .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
+      .colorMode(common.BigValueColorMode.Value)
+      .graphMode(spec.sparkline ? common.BigValueGraphMode.Area : common.BigValueGraphMode.None)
+      .textMode(spec.show === 'name' ? common.BigValueTextMode.Name : common.BigValueTextMode.Auto)
+      .orientation(common.VizOrientation.Auto);
+    // Stats show the current value; a range query keeps the sparkline possible.
+    spec.queries.forEach((q, i) => b.withTarget(target(q, i, false)));
+    this.builder.withPanel(b);
+    return this;
+  }
+
+  table(spec: TableSpec): this {
+    const id = this.record({ ...spec, queries: spec.queries });
+    const b = common_(new TableBuilder(), id, { ...spec, queries: spec.queries }, 12, 8)
+      .cellHeight(common.TableCellHeight.Sm)
+      .showHeader(true)
+      .inspect(false)
+      .align(common.FieldTextAlignment.Auto);
+    if (spec.sortBy !== undefined) b.sortBy([new common.TableSortByFieldStateBuilder().displayName(spec.sortBy).desc(true)]);
+    // Grafana names the value of a lone table query "Value", of several "Value #<refId>".
+    const valueField = (i: number): string => (spec.queries.length === 1 ? 'Value' : `Value #${refId(i)}`);
+    const exclude: Record<string, boolean> = { Time: true };
+    const rename: Record<string, string> = {};
+    const index: Record<string, number> = {};
+    let n = 0;
+    for (const [label, title] of spec.labels) {
+      rename[label] = title;
+      index[label] = n++;
+    }
+    spec.queries.forEach((q, i) => {
+      b.withTarget(target(q, i, true));
+      const field = valueField(i);
+      if (q.column.hidden) {
+        exclude[field] = true;
+        return;
+      }
+      rename[field] = q.column.title;
+      index[field] = n++;
+      const props: DynamicConfigValue[] = [{ id: 'unit', value: q.column.unit }];
+      if (q.column.decimals !== undefined) props.push({ id: 'decimals', value: q.column.decimals });
+      if (q.column.thresholds !== undefined) {
+        props.push({ id: 'thresholds', value: thresholds(q.column.thresholds).build() });
+      }
+      if (q.column.colored) props.push({ id: 'custom.cellOptions', value: { type: 'color-text' } });
+      b.overrideByName(q.column.title, props);
+    });
+    const transformations: DataTransformerConfig[] = [
+      { id: 'merge', options: {} },
+      // Hide every label column not listed (job, instance, id, ...), keep the listed ones in order.
+      {
+        id: 'filterFieldsByName',
+        options: { include: { names: [...spec.labels.map(([l]) => l), ...spec.queries.map((_q, i) => valueField(i))] } },
+      },
+      { id: 'organize', options: { excludeByName: exclude, indexByName: index, renameByName: rename } },
+    ];
+    b.transformations(transformations);
+    this.builder.withPanel(b);
+    return this;
+  }
+
+  build(): BuiltDashboard {
+    const json = this.builder.build();
+    // The SDK defaults links to `placement: inControlsMenu` (Grafana 12 tucks them into a
+    // menu); without it they show in the dashboard's header, in every Grafana version.
+    for (const link of json.links ?? []) delete link.placement;
+    return { file: this.file, json, panels: this.panels, variables: this.variables };
+  }
+}

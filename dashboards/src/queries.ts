@@ -1,0 +1,178 @@
+/**
+ * Every PromQL query of every dashboard, with Grafana's variables substituted, so that a test
+ * can run each against a real Prometheus that scrapes a real lookout; and the panels that can
+ * only be empty on a plain Docker node, with the reason.
+ */
+import { REQUIREMENTS, type BuiltDashboard, type Requirement } from './lib.js';
+import { dashboards } from './render.js';
+
+/** Values for Grafana's variables, as regexes where the dashboards use `=~`. */
+export interface Substitutions {
+  /** `$job`: regex of the lookout scrape job. */
+  readonly job: string;
+  /** `$instance`: regex of the lookout target(s). */
+  readonly instance: string;
+  /** `$name`: regex of container names (the drill-down). */
+  readonly name: string;
+  /** `$namespace`, `$pod`, `$container`: regexes; `.*` also matches series without the label. */
+  readonly namespace: string;
+  readonly pod: string;
+  readonly container: string;
+  /** `$__rate_interval`, `$__interval`, `$__range`: PromQL durations. */
+  readonly rateInterval: string;
+  readonly interval: string;
+  readonly range: string;
+}
+
+/** Everything on every node of the `lookout` job, rates over 1m, ranges over 1h. */
+export const DEFAULT_SUBSTITUTIONS: Substitutions = {
+  job: 'lookout',
+  instance: '.+',
+  name: '.+',
+  namespace: '.*',
+  pod: '.*',
+  container: '.*',
+  rateInterval: '1m',
+  interval: '15s',
+  range: '1h',
+};
+
+export interface DashboardQuery {
+  /** Dashboard uid, e.g. `lookout-node`. */
+  readonly dashboard: string;
+  /** `panel`: a panel's target; `variable`: the series selector of a template variable. */
+  readonly kind: 'panel' | 'variable';
+  /** Panel title, or the variable's name. */
+  readonly panel: string;
+  /** Panel id (0 for variables). */
+  readonly panelId: number;
+  /** Target refId (A, B, ...), or the label whose values the variable lists. */
+  readonly refId: string;
+  /** Whether Grafana runs it as an instant query (tables); else as a range query. */
+  readonly instant: boolean;
+  /** The expression as written in the dashboard, with Grafana variables. */
+  readonly expr: string;
+  /** The expression with the variables substituted: plain PromQL. */
+  readonly promql: string;
+  /**
+   * What the node needs for it to return data (empty: any node running lookout and scraped
+   * by Prometheus); see REQUIREMENTS for what each means.
+   */
+  readonly requires: readonly Requirement[];
+}
+
+export interface EmptyPanel {
+  readonly dashboard: string;
+  readonly panel: string;
+  readonly panelId: number;
+  readonly reason: string;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Replaces `$var`, `${var}` and `[[var]]` forms; throws on a variable it does not know. */
+export function substitute(expr: string, subs: Substitutions = DEFAULT_SUBSTITUTIONS): string {
+  const values: Record<string, string> = {
+    job: subs.job,
+    instance: subs.instance,
+    name: subs.name,
+    namespace: subs.namespace,
+    pod: subs.pod,
+    container: subs.container,
+    __rate_interval: subs.rateInterval,
+    __interval: subs.interval,
+    __range: subs.range,
+  };
+  return expr.replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]/g, (whole, a?: string, b?: string, c?: string) => {
+    const key = a ?? b ?? c ?? '';
+    const v = values[key];
+    if (v === undefined) throw new Error(`unknown Grafana variable ${whole} in ${expr}`);
+    return v;
+  });
+}
+
+/** The series selector inside `label_values(selector, label)`. */
+function labelValues(query: string): { selector: string; label: string } {
+  const m = /^label_values\((.*),\s*(\w+)\)$/.exec(query);
+  if (!m) throw new Error(`not a label_values() query: ${query}`);
+  return { selector: m[1] as string, label: m[2] as string };
+}
+
+function queriesOf(d: BuiltDashboard, subs: Substitutions): DashboardQuery[] {
+  const uid = d.json.uid ?? d.file;
+  const out: DashboardQuery[] = [];
+  for (const v of d.json.templating.list ?? []) {
+    if (v.type !== 'query' || typeof v.query !== 'string') continue;
+    const { selector, label } = labelValues(v.query);
+    const spec = d.variables.find((s) => s.name === v.name);
+    out.push({
+      dashboard: uid,
+      kind: 'variable',
+      panel: v.name,
+      panelId: 0,
+      refId: label,
+      instant: true,
+      expr: selector,
+      promql: substitute(selector, subs),
+      requires: spec?.requires ?? [],
+    });
+  }
+  for (const p of d.json.panels ?? []) {
+    if (p.type === 'row' || !('targets' in p)) continue;
+    const meta = d.panels.find((m) => m.id === p.id);
+    for (const t of p.targets ?? []) {
+      const q = t as unknown as { expr: string; refId?: string; instant?: boolean };
+      out.push({
+        dashboard: uid,
+        kind: 'panel',
+        panel: p.title ?? '',
+        panelId: p.id ?? 0,
+        refId: q.refId ?? '',
+        instant: q.instant === true,
+        expr: q.expr,
+        promql: substitute(q.expr, subs),
+        requires: [...new Set([...(meta?.requires ?? []), ...(meta?.queryRequires[q.refId ?? ''] ?? [])])],
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Every PromQL query of every dashboard (panel targets and the series selectors of the
+ * template variables), in dashboard order, with the variables substituted.
+ *
+ * To scope them to one agent and container in a test:
+ * `listQueries({ instance: escapeRegExp('127.0.0.1:9337'), name: 'lookout-e2e-.*' })`.
+ */
+export function listQueries(subs: Partial<Substitutions> = {}): DashboardQuery[] {
+  const all = { ...DEFAULT_SUBSTITUTIONS, ...subs };
+  return dashboards().flatMap((d) => queriesOf(d, all));
+}
+
+/**
+ * Panels that can only be empty on a plain Docker node (Docker engine, no Kubernetes, a
+ * healthy agent), with the reason, whatever containers a test starts there. `psi` says
+ * whether the host has PSI pressure files (cgroup v2, or a hybrid host's unified tree with
+ * PSI); without, the pressure panels are empty too.
+ */
+export function panelsEmptyOnPlainDocker(host: { readonly psi: boolean } = { psi: false }): EmptyPanel[] {
+  const out: EmptyPanel[] = [];
+  for (const d of dashboards()) {
+    for (const p of d.panels) {
+      const reasons = p.requires.flatMap((r) => {
+        if (r === 'psi' && !host.psi) return ['the host has no PSI pressure files (cgroup v1 without a unified tree with PSI)'];
+        const why = REQUIREMENTS[r].plainDocker;
+        return why === undefined ? [] : [why];
+      });
+      if (reasons.length > 0) {
+        out.push({ dashboard: d.json.uid ?? d.file, panel: p.title, panelId: p.id, reason: reasons.join('; ') });
+      }
+    }
+  }
+  return out;
+}
+
+export { escapeRegExp };
