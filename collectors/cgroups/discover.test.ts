@@ -159,3 +159,14 @@ describe('walk', () => {
     expect(walk(join(root, 'missing'), true).map((r) => r.path)).toEqual(['/']);
   });
 });
+
+describe('podOf', () => {
+  it('finds the pod UID of pod-level cgroups of both drivers, and of static pods', async () => {
+    const { podOf } = await import('./discover.js');
+    expect(podOf('/kubepods/burstable/pod2c6b7f0e-1d3a-4b5c-9e8f-7a6b5c4d3e2f')).toBe('2c6b7f0e-1d3a-4b5c-9e8f-7a6b5c4d3e2f');
+    expect(podOf('/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod0a1b2c3d_5e6f_4789_9abc_def012345678.slice')).toBe('0a1b2c3d-5e6f-4789-9abc-def012345678');
+    expect(podOf('/kubepods/pod6d5ea1e3c1b1a3c1e8b0a7d6c5b4a392')).toBe('6d5ea1e3c1b1a3c1e8b0a7d6c5b4a392');
+    expect(podOf('/kubepods/burstable')).toBeUndefined();
+    expect(podOf('/system.slice/ipod-helper.service')).toBeUndefined();
+  });
+});

@@ -13,6 +13,8 @@ export interface CgroupRef {
   readonly path: string;
   /** Set for a container; undefined for a raw cgroup (the root, a systemd service, a slice). */
   readonly container?: ContainerRef;
+  /** For a pod-level cgroup (`.../pod<uid>`), the pod's UID, so it can carry namespace and pod labels. */
+  readonly podUid?: string;
 }
 
 export interface ContainerRef {
@@ -35,7 +37,15 @@ const SCOPES: ReadonlyArray<readonly [RegExp, Runtime]> = [
   [new RegExp(`^libpod-${HEX64}(?:\\.scope)?$`), 'podman'],
 ];
 const BARE_ID = new RegExp(`^${HEX64}$`);
-const POD = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})(?:\.slice)?$/;
+/** A pod's UID: a UUID, or the 32-hex config hash the kubelet gives static pods. */
+const POD = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}|[0-9a-f]{32})(?:\.slice)?$/;
+
+/** The pod UID of a pod-level cgroup path, if its last component is one. */
+export function podOf(path: string): string | undefined {
+  const leaf = path.slice(path.lastIndexOf('/') + 1);
+  const m = POD.exec(leaf);
+  return m && m.index === leaf.length - m[0].length && /^(?:kubepods.*-)?pod/.test(leaf) ? (m[1] ?? '').replace(/_/g, '-') : undefined;
+}
 
 /** Classifies one cgroup path; undefined for a raw cgroup. */
 export function classify(path: string): ContainerRef | undefined {
@@ -88,7 +98,10 @@ export function walk(hierarchyRoot: string, includeRaw: boolean): CgroupRef[] {
       const container = classify(path);
       if (container) out.push({ path, container });
       else {
-        if (includeRaw) out.push({ path });
+        if (includeRaw) {
+          const podUid = podOf(path);
+          out.push(podUid === undefined ? { path } : { path, podUid });
+        }
         visit(path);
       }
     }

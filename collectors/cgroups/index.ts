@@ -151,7 +151,8 @@ class CgroupCollector implements Collector {
       labels = dir.identity(c.id, t.ref.path, c.id);
       dir.sawCgroup(c.id, t.ref.path, acc.time, s.oomKills);
       started = dir.get(c.id)?.startedAt;
-    } else labels = new Labels([['id', t.ref.path], ['image', ''], ['name', '']]);
+    } else if (t.ref.podUid !== undefined) labels = dir.identity(t.ref.podUid, t.ref.path);
+    else labels = new Labels([['id', t.ref.path], ['image', ''], ['name', '']]);
     t.startTime = started ?? t.startTime ?? this.cgroupCreation(layout, t.ref.path);
     const emit = (def: MetricDef, value: number, extra?: Labels | null): void => acc.add(def, labels, value, extra);
     emitStats(s, emit, (d) => this.devices.labels(d));
