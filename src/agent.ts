@@ -68,6 +68,7 @@ export class Agent {
         ...base,
         log: log.child({ exporter: f.type }),
         self,
+        stateDir: config.state_dir,
         snapshot: (): Promise<Snapshot> => pipeline.snapshot(),
         route: (r) => {
           if (!routesOpen) throw new Error(`exporter ${f.type} registered route ${r.path} after start`);

@@ -51,8 +51,10 @@ export interface ExporterContext extends ComponentContext {
    * callers share one collection.
    */
   snapshot(): Promise<Snapshot>;
-  /** The agent's own metrics, to serve beside the snapshot. */
+  /** The agent's own metrics, to serve beside the snapshot and to count deliveries. */
   readonly self: SelfMetrics;
+  /** The agent's writable state directory; an exporter keeps its on-disk buffer in `<stateDir>/buffers/<type>`. */
+  readonly stateDir: string;
   /** Registers an HTTP route on the agent's server; only valid before `start()`. */
   route(route: HttpRoute): void;
 }

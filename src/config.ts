@@ -27,6 +27,11 @@ export const configSchema = Type.Object(
       minLength: 1,
       description: "Host root: where the host's `/` is mounted (`/host` when lookout runs in a container). `sys/fs/cgroup`, `proc` and the runtimes' state are read under it.",
     }),
+    state_dir: Type.String({
+      default: '/var/lib/lookout',
+      minLength: 1,
+      description: "The agent's own writable directory (not under the host root): on-disk delivery buffers and log checkpoints. Created when first needed; nothing is written anywhere else.",
+    }),
     server: Type.Object(
       {
         listen: Type.String({ default: '127.0.0.1:9337', pattern: LISTEN, description: 'HOST:PORT the HTTP server (metrics, probes) listens on; `[::1]:9337` for IPv6. Binds loopback only unless told otherwise.' }),
@@ -76,6 +81,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { flag: 'config', env: 'LOOKOUT_CONFIG', key: null, arg: 'FILE', help: 'YAML configuration file (see docs/configuration.md).' },
   { flag: 'listen', env: 'LOOKOUT_LISTEN', key: ['server', 'listen'], arg: 'HOST:PORT', help: 'Address of the HTTP server: /metrics, /healthz, /readyz. Default 127.0.0.1:9337.' },
   { flag: 'root', env: 'LOOKOUT_ROOT', key: ['root'], arg: 'DIR', help: "Where the host's / is mounted (e.g. /host in a container). Default /." },
+  { flag: 'state-dir', env: 'LOOKOUT_STATE_DIR', key: ['state_dir'], arg: 'DIR', help: 'Writable directory for delivery buffers and log checkpoints. Default /var/lib/lookout.' },
   { flag: 'log-level', env: 'LOOKOUT_LOG_LEVEL', key: ['log', 'level'], arg: 'LEVEL', help: 'fatal, error, warn, info (default), debug or trace.' },
 ];
 
