@@ -90,6 +90,10 @@ describe('agent', () => {
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     const index = await (await fetch(`${base}/`)).text();
     expect(index).toContain('href="/metrics"');
+    const api = (await (await fetch(`${base}/api/containers`)).json()) as { containers: Array<{ name: string; memoryLimitBytes: number; memoryWorkingSetBytes: number }>; machine: { cpuCores: number } };
+    expect(api.machine.cpuCores).toBe(2);
+    expect(api.containers).toHaveLength(1);
+    expect(api.containers[0]).toMatchObject({ name: 'web', memoryLimitBytes: 67108864, memoryWorkingSetBytes: 7340032 });
     const stopping = a.stop();
     await stopping;
     await expect(fetch(`${base}/healthz`)).rejects.toThrow();

@@ -79,7 +79,7 @@ export class Agent {
     }
     routesOpen = false;
     let agent: Agent | undefined;
-    const server = buildServer(routes, { ready: () => agent?.ready ?? false, closing: () => agent?.closing ?? false }, VERSION);
+    const server = buildServer(routes, { ready: () => agent?.ready ?? false, closing: () => agent?.closing ?? false, snapshot: () => pipeline.snapshot() }, VERSION);
     agent = new Agent(log, collectors, exporters, pipeline, server, self);
     try {
       for (const { collector } of collectors) await collector.start(agent.abort.signal);

@@ -6,10 +6,14 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { HttpRoute } from './component.js';
 import { LookoutError } from './errors.js';
+import type { Snapshot } from './model.js';
+import { containersView, PAGE_HTML } from './page.js';
 
 export interface ServerState {
   ready(): boolean;
   closing(): boolean;
+  /** The pipeline's coalesced snapshot, for the page's API. */
+  snapshot(): Promise<Snapshot>;
 }
 
 export function splitListen(listen: string): { host: string; port: number } {
@@ -27,9 +31,17 @@ export function buildServer(routes: readonly HttpRoute[], state: ServerState, ve
   app.get('/readyz', async (_req, reply) =>
     state.ready() ? reply.type('text/plain').send('ready\n') : reply.code(503).type('text/plain').send('not ready: first collection not finished\n'),
   );
-  app.get('/', async (_req, reply) => {
-    const links = [...routes.map((r) => r.path), '/healthz', '/readyz'].map((p) => `<li><a href="${p}">${p}</a></li>`).join('');
-    return reply.type('text/html; charset=utf-8').send(`<!doctype html><title>lookout</title><h1>lookout ${version}</h1><ul>${links}</ul>\n`);
+  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('x-lookout-version', version).send(PAGE_HTML));
+  // The page's CPU column is a rate: keep the snapshot before the current one.
+  let cur: Snapshot | undefined;
+  let prev: Snapshot | undefined;
+  app.get('/api/containers', async (_req, reply) => {
+    const s = await state.snapshot();
+    if (s !== cur) {
+      prev = cur;
+      cur = s;
+    }
+    return reply.header('cache-control', 'no-store').send(containersView(s, prev));
   });
   for (const r of routes) {
     app.get(r.path, async (req, reply) => {
