@@ -118,7 +118,7 @@ export class Agent {
   }
 
   /** Stops in order within `deadlineMs`; safe to call more than once. */
-  stop(deadlineMs = 900): Promise<void> {
+  stop(deadlineMs = 700): Promise<void> {
     this.stopped ??= this.doStop(deadlineMs);
     return this.stopped;
   }

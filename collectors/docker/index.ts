@@ -45,6 +45,11 @@ export class EngineCollector implements Collector {
   private readonly diskMtimes = new Map<string, number>();
   private readonly diskRefreshMs: number;
   private readonly label: Labels;
+  /**
+   * Containers destroyed recently, by when: an inspect that was in flight when the destroy
+   * event came must not bring them back into the directory.
+   */
+  private readonly destroyed = new Map<string, number>();
   /** The engine's cgroup driver (`cgroupfs` or `systemd`), from /info once connected. */
   private cgroupDriver: string | undefined;
 
@@ -146,6 +151,7 @@ export class EngineCollector implements Collector {
 
   private async inspect(id: string): Promise<void> {
     const doc = await this.engine.get<ContainerDoc>(`/containers/${id}/json`);
+    if (this.destroyed.has(id)) return;
     if (doc === undefined) {
       this.dir.remove(id);
       return;
@@ -159,6 +165,9 @@ export class EngineCollector implements Collector {
     if (e.Type !== 'container' || typeof id !== 'string') return;
     const action = (e.Action ?? '').split(':')[0];
     if (action === 'destroy') {
+      const now = Date.now();
+      for (const [old, at] of this.destroyed) if (now - at > 60_000) this.destroyed.delete(old);
+      this.destroyed.set(id, now);
       this.dir.remove(id);
       return;
     }
