@@ -6,7 +6,7 @@ set -euo pipefail
 
 if ! docker info >/dev/null 2>&1; then
   mkdir -p /var/log/lookout-ci
-  nohup dockerd --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
+  nohup dockerd --bridge=none --iptables=false --ip6tables=false --ip-masq=false --live-restore \
     --host unix:///var/run/docker.sock >/var/log/lookout-ci/dockerd.log 2>&1 &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || { tail -20 /var/log/lookout-ci/dockerd.log; exit 1; }
