@@ -9,6 +9,8 @@ import { exporters as exporterRegistry } from '../exporters/index.js';
 import type { ComponentContext, Exporter, ExporterContext, HttpRoute } from './component.js';
 import type { Config } from './config.js';
 import { ContainerDirectory } from './containers.js';
+import { createContext } from './context.js';
+import { LogRouter } from './logs.js';
 import { parseDuration } from './schema.js';
 import type { Logger } from './log.js';
 import type { MetricDef, Snapshot } from './model.js';
@@ -51,7 +53,8 @@ export class Agent {
     const now = opts.now ?? Date.now;
     const log = opts.log;
     const self = new SelfMetrics(VERSION);
-    const base: ComponentContext = { root: config.root, now, log, containers: new ContainerDirectory(config.container_labels) };
+    const logs = new LogRouter();
+    const base: ComponentContext = createContext({ root: config.root, now, log, containers: new ContainerDirectory(config.container_labels), logs, stateDir: config.state_dir });
     const collectors: RunningCollector[] = [];
     for (const f of collectorRegistry) {
       const c = (config.collectors as Record<string, { enabled: boolean | 'auto' }>)[f.type];
@@ -68,14 +71,15 @@ export class Agent {
         ...base,
         log: log.child({ exporter: f.type }),
         self,
-        stateDir: config.state_dir,
         snapshot: (): Promise<Snapshot> => pipeline.snapshot(),
         route: (r) => {
           if (!routesOpen) throw new Error(`exporter ${f.type} registered route ${r.path} after start`);
           routes.push(r);
         },
       };
-      exporters.push({ type: f.type, exporter: f.create(c, ctx) });
+      const exporter = f.create(c, ctx);
+      exporters.push({ type: f.type, exporter });
+      if (exporter.writeLogs) logs.add({ type: f.type, writeLogs: (r) => (exporter.writeLogs as NonNullable<typeof exporter.writeLogs>).call(exporter, r) });
     }
     routesOpen = false;
     let agent: Agent | undefined;
@@ -129,9 +133,10 @@ export class Agent {
     if (this.summaryTimer) clearInterval(this.summaryTimer);
     this.abort.abort();
     const work = (async () => {
-      for (const { type, exporter } of this.exporters) {
-        await exporter.shutdown().catch((err: unknown) => this.log.error({ exporter: type, err: String(err) }, 'exporter shutdown failed'));
-      }
+      // In parallel: each push exporter flushes its queue within its own deadline.
+      await Promise.all(
+        this.exporters.map(({ type, exporter }) => exporter.shutdown().catch((err: unknown) => this.log.error({ exporter: type, err: String(err) }, 'exporter shutdown failed'))),
+      );
       for (const { type, collector } of this.collectors) {
         await collector.shutdown().catch((err: unknown) => this.log.error({ collector: type, err: String(err) }, 'collector shutdown failed'));
       }

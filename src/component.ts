@@ -6,6 +6,7 @@
 import type { TObject } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import type { ContainerDirectory } from './containers.js';
+import type { LogRecord, LogSink } from './logs.js';
 import type { Accumulator, MetricDef, Snapshot } from './model.js';
 import type { SelfMetrics } from './selfmetrics.js';
 
@@ -18,6 +19,10 @@ export interface ComponentContext {
   readonly log: Logger;
   /** What the runtime collectors know of each container; shared by all components. */
   readonly containers: ContainerDirectory;
+  /** Where log sources write records; `enabled` is false when no destination wants logs. */
+  readonly logs: LogSink;
+  /** The agent's writable state directory (checkpoints, buffers). */
+  readonly stateDir: string;
 }
 
 export interface Collector {
@@ -53,8 +58,6 @@ export interface ExporterContext extends ComponentContext {
   snapshot(): Promise<Snapshot>;
   /** The agent's own metrics, to serve beside the snapshot and to count deliveries. */
   readonly self: SelfMetrics;
-  /** The agent's writable state directory; an exporter keeps its on-disk buffer in `<stateDir>/buffers/<type>`. */
-  readonly stateDir: string;
   /** Registers an HTTP route on the agent's server; only valid before `start()`. */
   route(route: HttpRoute): void;
 }
@@ -81,6 +84,11 @@ export interface Exporter {
    * request instead and do nothing here.
    */
   export(snapshot: Snapshot): Promise<void>;
+  /**
+   * Present on exporters that take log records: resolves once the records are delivered,
+   * durably buffered or counted as dropped (see src/logs.ts).
+   */
+  writeLogs?(records: readonly LogRecord[]): Promise<void>;
   /** Flushes what it holds and releases resources. Safe to call twice and before `start()`. */
   shutdown(): Promise<void>;
 }

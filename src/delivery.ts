@@ -20,6 +20,12 @@ export interface Batch {
   readonly body: Buffer;
   /** When the batch was made, in milliseconds since the epoch. */
   readonly createdAt: number;
+  /**
+   * Called once when the batch is safe or accounted for: written to the on-disk buffer,
+   * delivered, rejected for good, or dropped (each counted). Log sources advance their
+   * checkpoints on it.
+   */
+  readonly done?: () => void;
 }
 
 /** A failed send. `retryable` says whether sending the same batch again may succeed. */
@@ -61,6 +67,14 @@ export interface QueueOptions {
 interface Queued extends Batch {
   /** The batch's file in the on-disk buffer, if it is there. */
   file?: string;
+  acked?: boolean;
+}
+
+function ack(q: Queued): void {
+  if (!q.acked) {
+    q.acked = true;
+    q.done?.();
+  }
 }
 
 /**
@@ -103,6 +117,7 @@ export class BatchQueue {
     if (this.opts.dir !== undefined) {
       try {
         q.file = this.write(this.opts.dir, batch);
+        ack(q);
       } catch (err) {
         this.onDiskError(err);
       }
@@ -113,18 +128,23 @@ export class BatchQueue {
       const dropped = this.items.shift() as Queued;
       this.remove(dropped);
       this.onDrop(dropped);
+      ack(dropped);
     }
   }
 
   /** Removes the head after it was delivered (or rejected for good). */
   shift(): void {
     const q = this.items.shift();
-    if (q) this.remove(q);
+    if (q) {
+      this.remove(q);
+      ack(q);
+    }
   }
 
   /** Empties the memory queue (on-disk batches stay for the next process); returns what was not persisted. */
   abandon(): Batch[] {
     const lost = this.items.filter((q) => q.file === undefined);
+    for (const q of this.items) ack(q);
     this.items.length = 0;
     this.bytes = 0;
     return lost;
@@ -254,12 +274,18 @@ export class Delivery {
   }
 
   private async sleep(ms: number): Promise<void> {
+    const signal = this.stop.signal;
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.stop.signal.addEventListener('abort', () => {
+      const onAbort = (): void => {
         clearTimeout(t);
         resolve();
-      }, { once: true });
+      };
+      // The listener goes when the wait ends, so that waits do not pile listeners on the signal.
+      const t = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -270,8 +296,12 @@ export class Delivery {
       const head = this.queue.peek();
       if (head === undefined) {
         await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          signal.addEventListener('abort', () => resolve(), { once: true });
+          const onAbort = (): void => resolve();
+          this.wake = () => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          };
+          signal.addEventListener('abort', onAbort, { once: true });
         });
         this.wake = undefined;
         continue;

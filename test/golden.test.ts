@@ -27,6 +27,7 @@ import { catalogue } from '../src/agent.js';
 import type { ComponentContext } from '../src/component.js';
 import { validate } from '../src/config.js';
 import { ContainerDirectory } from '../src/containers.js';
+import { createContext } from '../src/context.js';
 import { finish, renderFamilies } from '../src/exposition.js';
 import { SnapshotBuilder } from '../src/model.js';
 
@@ -103,12 +104,7 @@ async function run(c: Case): Promise<{ text: string; errors: Record<string, numb
   const config = validate({ ...doc, root }, relative(repo, join(c.dir, 'config.yaml')));
   const named = Object.keys((doc['collectors'] ?? {}) as Record<string, unknown>);
   const log = pino({ level: 'silent' });
-  const ctx: ComponentContext = {
-    root: config.root,
-    now: () => GOLDEN_NOW_MS,
-    log,
-    containers: new ContainerDirectory(config.container_labels),
-  };
+  const ctx: ComponentContext = createContext({ root: config.root, now: () => GOLDEN_NOW_MS, log, containers: new ContainerDirectory(config.container_labels) });
   const running = collectors
     .filter((f) => named.includes(f.type))
     .map((f) => ({ f, cfg: (config.collectors as Record<string, { enabled: unknown }>)[f.type] }))

@@ -8,6 +8,7 @@
  * collector produces now and in the committed expected.prom, so that a golden regenerated
  * with UPDATE_GOLDEN=1 from a wrong collector cannot pass silently.
  */
+import { createContext } from '../../src/context.js';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -61,7 +62,7 @@ function copyOf(c: string): string {
 }
 
 function context(root: string, now = (): number => NOW): ComponentContext {
-  return { root, now, log: pino({ level: 'silent' }), containers: new ContainerDirectory() };
+  return createContext({ root, now });
 }
 
 interface Collected {

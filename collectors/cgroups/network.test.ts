@@ -1,3 +1,4 @@
+import { createContext } from '../../src/context.js';
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,7 +48,7 @@ function hostRoot(containers: Array<{ id: string; pid: number; netns: string; de
 }
 
 async function collect(root: string, dir: ContainerDirectory, config: Partial<CgroupsConfig> = {}): Promise<Snapshot> {
-  const c = cgroupsCollector.create({ ...(Value.Default(configSchema, {}) as CgroupsConfig), ...config }, { root, now: Date.now, log: pino({ level: 'silent' }), containers: dir });
+  const c = cgroupsCollector.create({ ...(Value.Default(configSchema, {}) as CgroupsConfig), ...config }, createContext({ root, containers: dir }));
   await c.start(new AbortController().signal);
   const b = new SnapshotBuilder(Date.now(), (kind, err) => {
     throw new Error(`${kind}: ${String(err)}`);

@@ -1,3 +1,4 @@
+import { createContext } from '../../src/context.js';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -110,7 +111,7 @@ function setup(root: string, cfg: CrioConfig = config()) {
   let clock = 1_800_000_000_000;
   const logs: Array<{ level: number; msg: string }> = [];
   const log = pino({ level: 'info' }, { write: (s: string) => logs.push(JSON.parse(s) as { level: number; msg: string }) });
-  const ctx: ComponentContext = { root, now: () => clock, log, containers: new ContainerDirectory(['app']) };
+  const ctx: ComponentContext = createContext({ root, now: () => clock, log, containers: new ContainerDirectory(['app']) });
   const collector = crioCollector.create(cfg, ctx);
   cleanups.push(() => collector.shutdown());
   const errors: Array<{ kind: string; err: unknown }> = [];

@@ -1,3 +1,4 @@
+import { createContext } from '../../src/context.js';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -83,7 +84,7 @@ async function setup(root: string, withSocket: boolean) {
     cleanups.push(() => engine?.close() ?? Promise.resolve());
   }
   let clock = 1_800_000_000_000;
-  const ctx: ComponentContext = { root, now: () => clock, log: pino({ level: 'silent' }), containers: new ContainerDirectory(['com.docker.compose.service']) };
+  const ctx: ComponentContext = createContext({ root, now: () => clock, containers: new ContainerDirectory(['com.docker.compose.service']) });
   const docker = dockerCollector.create(defaults(), ctx);
   const lifecycle = lifecycleCollector.create(Value.Default(lifecycleSchema, {}) as { enabled: boolean }, ctx);
   await docker.start(new AbortController().signal);
@@ -212,7 +213,7 @@ describe('docker collector over the Engine API', () => {
 
   it('is inactive when Docker is not on the host, and shuts down twice safely', async () => {
     const root = hostRoot();
-    const ctx: ComponentContext = { root, now: Date.now, log: pino({ level: 'silent' }), containers: new ContainerDirectory() };
+    const ctx: ComponentContext = createContext({ root });
     const c = dockerCollector.create(defaults(), ctx);
     await c.shutdown();
     await c.start(new AbortController().signal);

@@ -1,3 +1,4 @@
+import { createContext } from '../../src/context.js';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -76,7 +77,7 @@ describe('parseMeminfo', () => {
 });
 
 function context(root: string): ComponentContext {
-  return { root, now: () => 0, log: pino({ level: 'silent' }), containers: new ContainerDirectory() };
+  return createContext({ root, now: () => 0 });
 }
 
 async function collect(root: string): Promise<{ values: Record<string, number>; errors: Array<{ kind: string; err: unknown }> }> {

@@ -1,3 +1,4 @@
+import { createContext } from '../../src/context.js';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,7 +45,7 @@ function setup(root: string, cfg: KubernetesConfig = config()) {
   let clock = 1_800_000_000_000;
   const logs: Array<{ level: number; msg: string }> = [];
   const log = pino({ level: 'info' }, { write: (s: string) => logs.push(JSON.parse(s) as { level: number; msg: string }) });
-  const ctx: ComponentContext = { root, now: () => clock, log, containers: new ContainerDirectory() };
+  const ctx: ComponentContext = createContext({ root, now: () => clock, log, containers: new ContainerDirectory() });
   const collector = kubernetesCollector.create(cfg, ctx);
   cleanups.push(() => collector.shutdown());
   const errors: Array<{ kind: string; err: unknown }> = [];
