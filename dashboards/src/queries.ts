@@ -89,7 +89,9 @@ export function substitute(expr: string, subs: Substitutions = DEFAULT_SUBSTITUT
     const key = a ?? b ?? c ?? '';
     const v = values[key];
     if (v === undefined) throw new Error(`unknown Grafana variable ${whole} in ${expr}`);
-    return v;
+    // Label values go inside PromQL double-quoted strings, where a regex's backslash must be
+    // doubled, as Grafana does when it interpolates a variable into a matcher.
+    return key.startsWith('__') ? v : v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
   });
 }
 

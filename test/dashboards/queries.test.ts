@@ -72,7 +72,7 @@ describe('dashboard queries', () => {
     for (const q of queries) expect(q.promql, `${q.dashboard} / ${q.panel}`).not.toMatch(/\$/);
     const scoped = listQueries({ instance: escapeRegExp('127.0.0.1:9337'), name: 'lookout-e2e-.*', rateInterval: '30s' });
     expect(scoped.find((q) => q.dashboard === 'lookout-container' && q.panel === 'CPU usage')?.promql).toBe(
-      'sum by (name) (rate(container_cpu_usage_seconds_total{job=~"lookout", instance=~"127\\.0\\.0\\.1:9337", namespace=~".*", pod=~".*", container=~".*", name=~"lookout-e2e-.*"}[30s]))',
+      'sum by (name) (rate(container_cpu_usage_seconds_total{job=~"lookout", instance=~"127\\\\.0\\\\.0\\\\.1:9337", namespace=~".*", pod=~".*", container=~".*", name=~"lookout-e2e-.*"}[30s]))',
     );
     expect(() => substitute('rate(x[$__unknown])')).toThrow(/__unknown/);
     expect(substitute('x{a=~"${name}"}[$__range]', DEFAULT_SUBSTITUTIONS)).toBe('x{a=~".+"}[1h]');
