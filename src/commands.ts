@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Agent } from './agent.js';
-import { type Config, loadConfig, OPTIONS } from './config.js';
+import { type Config, loadConfig, OPTIONS, redacted } from './config.js';
 import { LookoutError } from './errors.js';
 import { createLogger } from './log.js';
 import { VERSION } from './version.js';
@@ -100,7 +100,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   if (cli.command === 'validate') {
-    process.stdout.write(`configuration OK (${loaded.file ?? 'no file: defaults, environment and flags'})\n${JSON.stringify(loaded.config, null, 2)}\n`);
+    process.stdout.write(`configuration OK (${loaded.file ?? 'no file: defaults, environment and flags'})\n${JSON.stringify(redacted(loaded.config), null, 2)}\n`);
     return 0;
   }
   try {

@@ -133,6 +133,32 @@ function describeAllowed(schema: TSchema): string {
   return parts.join(', ');
 }
 
+const REDACTED = '(redacted)';
+
+/** A value as config messages show it: credentials (schema `writeOnly`) and passwords in URLs are never printed. */
+function shown(schema: TSchema, value: unknown): string {
+  if ((schema as { writeOnly?: unknown }).writeOnly === true) return JSON.stringify(REDACTED);
+  const text = JSON.stringify(value);
+  return typeof text === 'string' ? text.replace(/(:\/\/[^/@\s"]*?:)[^/@\s"]*@/g, `$1${REDACTED}@`) : String(text);
+}
+
+/**
+ * The config with every credential (schema `writeOnly`, in objects and in records) replaced
+ * by "(redacted)" when set: what `lookout validate` prints.
+ */
+export function redacted(value: unknown, schema: TSchema = configSchema): unknown {
+  const s = schema as { writeOnly?: unknown; properties?: Record<string, TSchema>; patternProperties?: Record<string, TSchema> };
+  if (s.writeOnly === true) return typeof value === 'string' && value === '' ? value : REDACTED;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const each = s.patternProperties ? Object.values(s.patternProperties)[0] : undefined;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => {
+      const child = s.properties?.[k] ?? each;
+      return [k, child ? redacted(v, child) : v];
+    }),
+  );
+}
+
 /** Validates a merged, defaulted config and returns it typed, or throws one error listing every problem. */
 export function validate(raw: unknown, origin: string): Config {
   const withDefaults = Value.Default(configSchema, Value.Clone(raw ?? {}));
@@ -141,9 +167,10 @@ export function validate(raw: unknown, origin: string): Config {
     const key = e.path.slice(1).replace(/\//g, '.');
     if (e.message === 'Unexpected property') {
       const allowed = Object.keys((e.schema as TObject).properties ?? {});
-      problems.push(`config key "${key}" is not a known setting; allowed here: ${allowed.join(', ')}`);
+      const patterns = Object.keys((e.schema as { patternProperties?: Record<string, unknown> }).patternProperties ?? {});
+      problems.push(`config key "${key}" is not a known setting; allowed here: ${allowed.length > 0 || patterns.length === 0 ? allowed.join(', ') : `keys matching ${patterns.join(' or ')}`}`);
     } else if (!problems.some((p) => p.startsWith(`config key "${key}" `))) {
-      problems.push(`config key "${key}" = ${JSON.stringify(e.value)} is invalid: expected ${describeAllowed(e.schema)}`);
+      problems.push(`config key "${key}" = ${shown(e.schema, e.value)} is invalid: expected ${describeAllowed(e.schema)}`);
     }
   }
   const cfg = withDefaults as Config;

@@ -1,0 +1,163 @@
+/**
+ * The InfluxDB exporter: line protocol (our own encoder, see lineprotocol.ts) in the
+ * Telegraf docker layout or the generic one, pushed on its own interval through a Delivery.
+ *
+ * - `api: v1` (InfluxDB 1.x, or 2.x's 1.x-compatible /write): through the `influx` client:
+ *   its InfluxDB class creates the database, its connection pool sends the writes (with
+ *   Basic authentication, never credentials in the query string). The pool's own retries
+ *   and host backoff are turned off: the Delivery retries, with its bounded queue.
+ * - `api: v2` (InfluxDB 2.x, 3.x, Cloud): `/api/v2/write?org=&bucket=&precision=` with
+ *   `Authorization: Token ...`, the same line protocol.
+ */
+import { InfluxDB } from 'influx';
+import type { IBackoffStrategy } from 'influx/lib/src/backoff/backoff.js';
+import { Pool, RequestError, ServiceNotAvailableError } from 'influx/lib/src/pool.js';
+import type { Exporter, ExporterContext, ExporterFactory } from '../../src/component.js';
+import { type Batch, DeliveryError, httpFailure, type Sender } from '../../src/delivery.js';
+import { LookoutError } from '../../src/errors.js';
+import type { Snapshot } from '../../src/model.js';
+import { defaultHostname, describeError, type Encode, post, PushExporter, readSecret, Scrubber } from '../../src/push.js';
+import { parseDuration } from '../../src/schema.js';
+import { VERSION } from '../../src/version.js';
+import { configSchema, type InfluxConfig } from './config.js';
+import { PointBuilder } from './layout.js';
+import { type Precision, timestamp } from './lineprotocol.js';
+
+const V1_PRECISION: Record<Precision, string> = { s: 's', ms: 'ms', us: 'u', ns: 'n' };
+
+/** No backoff in the influx pool: a failed host stays in the pool, and the Delivery decides when to try again. */
+const NO_BACKOFF: IBackoffStrategy = {
+  getDelay: () => 0,
+  next: () => NO_BACKOFF,
+  reset: () => NO_BACKOFF,
+};
+
+/** Encodes snapshots into line-protocol batches of at most `maxItems` field values (a point is never split). */
+export function lineProtocolEncoder(builder: PointBuilder, precision: Precision): Encode {
+  return function* encode(snapshot: Snapshot, maxItems: number): Iterable<Batch> {
+    const ts = ` ${timestamp(snapshot.time, precision)}\n`;
+    let text = '';
+    let items = 0;
+    const batch = (): Batch => ({ items, body: Buffer.from(text.slice(0, -1), 'utf8'), createdAt: snapshot.time });
+    for (const [line, n] of builder.lines(snapshot)) {
+      if (items > 0 && items + n > maxItems) {
+        yield batch();
+        text = '';
+        items = 0;
+      }
+      text += line + ts;
+      items += n;
+    }
+    if (items > 0) yield batch();
+  };
+}
+
+function hostConfig(url: string) {
+  const u = new URL(url);
+  const protocol = u.protocol === 'https:' ? ('https' as const) : ('http' as const);
+  return { host: u.hostname, port: u.port !== '' ? Number(u.port) : protocol === 'https' ? 443 : 80, protocol, path: u.pathname.replace(/\/+$/, '') };
+}
+
+/** The 1.x sender: `/write` through the influx client's pool, creating the database first when allowed. */
+function v1Sender(cfg: InfluxConfig, ctx: ExporterContext, password: string, scrub: Scrubber): Sender {
+  const timeoutMs = parseDuration(cfg.timeout);
+  const pool = new Pool({ maxRetries: 0, requestTimeout: timeoutMs, backoff: NO_BACKOFF });
+  pool.addHost(cfg.url.replace(/\/+$/, ''));
+  const auth = cfg.username !== '' ? `${cfg.username}:${password}` : undefined;
+  const admin = new InfluxDB({
+    ...hostConfig(cfg.url),
+    ...(cfg.username !== '' ? { username: cfg.username, password } : {}),
+    pool: { maxRetries: 0, requestTimeout: timeoutMs, backoff: NO_BACKOFF },
+  });
+  const query: Record<string, string> = { db: cfg.database, precision: V1_PRECISION[cfg.precision] };
+  if (cfg.retention_policy !== '') query['rp'] = cfg.retention_policy;
+  const where = `${cfg.url.replace(/\/+$/, '')}/write?db=${encodeURIComponent(cfg.database)}`;
+  let databaseReady = !cfg.create_database;
+
+  const failure = (err: unknown, what: string): DeliveryError => {
+    if (err instanceof RequestError) {
+      const status = err.res.statusCode ?? 0;
+      const body = err.message.replace(/^A \d+ [^:]*: /, '');
+      const retryAfter = err.res.headers['retry-after'];
+      return httpFailure(status, body, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? new DeliveryError(`${what}: HTTP ${status}`, false, status);
+    }
+    if (err instanceof ServiceNotAvailableError) return new DeliveryError(`${what}: ${err.message}`, true);
+    return new DeliveryError(`${what}: ${describeError(err)}`, true);
+  };
+
+  const ensureDatabase = async (): Promise<void> => {
+    if (databaseReady) return;
+    try {
+      await admin.createDatabase(cfg.database);
+      ctx.log.info({ exporter: 'influxdb', database: cfg.database }, 'database created (or already there)');
+      databaseReady = true;
+    } catch (err) {
+      const e = failure(err, `CREATE DATABASE at ${cfg.url}`);
+      if (e.retryable) throw e;
+      // Refused (no admin rights, say): the database may well exist; the writes will tell.
+      ctx.log.warn({ exporter: 'influxdb', database: cfg.database, err: scrub.text(e.message) }, 'could not create the database; writing anyway');
+      databaseReady = true;
+    }
+  };
+
+  return async (body, signal) => {
+    try {
+      await ensureDatabase();
+      await pool.discard({ method: 'POST', path: '/write', query, body: body.toString('utf8'), auth, signal });
+    } catch (err) {
+      const e = err instanceof DeliveryError ? err : failure(err, `POST ${where}`);
+      if (cfg.create_database && e.status === 404 && /database not found/i.test(e.message)) {
+        databaseReady = false; // dropped behind our back: create it again, then retry
+        throw scrub.error(new DeliveryError(e.message, true, e.status));
+      }
+      throw scrub.error(e);
+    }
+  };
+}
+
+/** The 2.x/3.x sender: `/api/v2/write` with a token. */
+function v2Sender(cfg: InfluxConfig, token: string, scrub: Scrubber): Sender {
+  const params = new URLSearchParams();
+  if (cfg.org !== '') params.set('org', cfg.org);
+  params.set('bucket', cfg.bucket);
+  params.set('precision', cfg.precision);
+  const url = `${cfg.url.replace(/\/+$/, '')}/api/v2/write?${params.toString()}`;
+  const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8', 'user-agent': `lookout/${VERSION}` };
+  if (token !== '') headers['authorization'] = `Token ${token}`;
+  const timeoutMs = parseDuration(cfg.timeout);
+  return async (body, signal) => {
+    try {
+      await post(url, body, headers, timeoutMs, signal);
+    } catch (err) {
+      throw scrub.error(err);
+    }
+  };
+}
+
+function create(cfg: InfluxConfig, ctx: ExporterContext): Exporter {
+  const key = (k: string): string => `exporters.influxdb.${k}`;
+  let send: Sender;
+  if (cfg.api === 'v1') {
+    if (cfg.token !== '' || cfg.token_file !== '' || cfg.bucket !== '') {
+      throw new LookoutError('LOOKOUT_ERR_CONFIG', `config keys "${key('token')}" and "${key('bucket')}" are for api: v2; with api: v1 use database, username and password`);
+    }
+    const password = readSecret(key('password'), cfg.password, cfg.password_file);
+    send = v1Sender(cfg, ctx, password, new Scrubber([password]).withBasic(cfg.username, password));
+  } else {
+    if (cfg.bucket === '') throw new LookoutError('LOOKOUT_ERR_CONFIG', `config key "${key('bucket')}" is required with api: v2`);
+    if (cfg.username !== '' || cfg.password !== '' || cfg.password_file !== '') {
+      throw new LookoutError('LOOKOUT_ERR_CONFIG', `config keys "${key('username')}" and "${key('password')}" are for api: v1; with api: v2 use token`);
+    }
+    const token = readSecret(key('token'), cfg.token, cfg.token_file);
+    send = v2Sender(cfg, token, new Scrubber([token]));
+  }
+  const builder = new PointBuilder({ layout: cfg.layout, host: defaultHostname(cfg.hostname), tags: cfg.tags, rawCgroups: cfg.raw_cgroups });
+  return new PushExporter('influxdb', cfg, ctx, lineProtocolEncoder(builder, cfg.precision), send);
+}
+
+export const influxdbExporter: ExporterFactory<InfluxConfig> = {
+  type: 'influxdb',
+  description: 'Pushes to InfluxDB: 1.x through the `influx` client (database, retention policy, credentials), 2.x/3.x through /api/v2/write (org, bucket, token); Telegraf docker layout by default.',
+  configSchema,
+  create,
+};

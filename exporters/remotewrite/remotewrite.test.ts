@@ -1,0 +1,191 @@
+import protobuf from 'protobufjs';
+import snappy from 'snappyjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { validate } from '../../src/config.js';
+import { Labels } from '../../src/model.js';
+import type { Exporter } from '../../src/component.js';
+import { captureLog, fakeContext, Receiver, sampleSnapshot, selfValue, until, WEB_CGROUP } from '../../test/e2e/exporters-support.js';
+import type { RemoteWriteConfig } from './config.js';
+import { remoteWriteExporter, remoteWriteEncoder } from './index.js';
+import { ProtoWriter, WriteRequestBuilder } from './protobuf.js';
+
+/** The remote-write 1.0 messages, from Prometheus's prompb/types.proto and remote.proto, decoded by protobufjs (not our code). */
+const PROTO = `
+syntax = "proto3";
+package prometheus;
+message WriteRequest { repeated TimeSeries timeseries = 1; reserved 2; repeated MetricMetadata metadata = 3; }
+message MetricMetadata { int32 type = 1; string metric_family_name = 2; string help = 4; string unit = 5; }
+message Sample { double value = 1; int64 timestamp = 2; }
+message Label { string name = 1; string value = 2; }
+message TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }
+`;
+const WriteRequest = protobuf.parse(PROTO).root.lookupType('prometheus.WriteRequest');
+
+interface Series {
+  labels: Array<{ name: string; value: string }>;
+  samples: Array<{ value: number; timestamp: string }>;
+}
+
+function decode(body: Buffer, compressed = true): Series[] {
+  const raw = compressed ? Buffer.from(snappy.uncompress(body)) : body;
+  const msg = WriteRequest.toObject(WriteRequest.decode(raw), { longs: String, defaults: true }) as { timeseries: Series[] };
+  return msg.timeseries;
+}
+
+const T = 1_764_000_000_123;
+
+function config(over: Record<string, unknown> = {}): RemoteWriteConfig {
+  return validate({ exporters: { remotewrite: { enabled: true, interval: '50ms', min_backoff: '10ms', max_backoff: '50ms', ...over } } }, 'test').exporters.remotewrite as RemoteWriteConfig;
+}
+
+describe('protobuf encoding', () => {
+  it('round-trips through an independent decoder: labels sorted with __name__, samples in ms, external labels', () => {
+    const batches = [...remoteWriteEncoder([['node', 'n1'], ['name', 'not-this']])(sampleSnapshot(T), 1e9)];
+    expect(batches).toHaveLength(1);
+    const series = decode(batches[0]?.body as Buffer);
+    expect(series).toHaveLength(sampleSnapshot(T).seriesCount);
+    expect(batches[0]?.items).toBe(series.length);
+    for (const s of series) {
+      const names = s.labels.map((l) => l.name);
+      expect(names).toEqual([...names].sort());
+      expect(new Set(names).size).toBe(names.length);
+      expect(s.labels.every((l) => l.value !== '')).toBe(true);
+      expect(s.samples).toHaveLength(1);
+      expect(s.samples[0]?.timestamp).toBe(String(T));
+    }
+    const find = (name: string, id?: string) => series.find((s) => s.labels.some((l) => l.name === '__name__' && l.value === name) && (id === undefined || s.labels.some((l) => l.name === 'id' && l.value === id)));
+    expect(find('container_cpu_usage_seconds_total', WEB_CGROUP)).toEqual({
+      labels: [
+        { name: '__name__', value: 'container_cpu_usage_seconds_total' },
+        { name: 'cpu', value: 'total' },
+        { name: 'id', value: WEB_CGROUP },
+        { name: 'image', value: 'nginx:1.27' },
+        { name: 'name', value: 'web' }, // the series' own label wins over the external one
+        { name: 'node', value: 'n1' },
+      ],
+      samples: [{ value: 2.5, timestamp: String(T) }],
+    });
+    // A raw cgroup: image="" and name="" are left out (the same as absent in Prometheus).
+    expect(find('container_cpu_usage_seconds_total', '/')?.labels).toEqual([
+      { name: '__name__', value: 'container_cpu_usage_seconds_total' },
+      { name: 'cpu', value: 'total' },
+      { name: 'id', value: '/' },
+      { name: 'name', value: 'not-this' }, // absent on the series, so the external label applies
+      { name: 'node', value: 'n1' },
+    ]);
+    expect(find('machine_memory_bytes')?.samples[0]?.value).toBe(2097152000);
+  });
+
+  it('encodes edge values: negative timestamps, special floats, long and non-ASCII strings', () => {
+    const b = new WriteRequestBuilder();
+    const long = 'é'.repeat(300);
+    b.add('m', new Labels([['l', long]]), null, Number.NaN, -1500);
+    b.add('m', new Labels([['l', 'x']]), null, Number.POSITIVE_INFINITY, 2 ** 41);
+    b.add('m', { pairs: [['l', 'y']] }, null, -0.25, 0);
+    const series = decode(b.take(), false);
+    expect(series[0]?.labels[1]?.value).toBe(long);
+    expect(series[0]?.samples[0]?.value).toBeNaN();
+    expect(series[0]?.samples[0]?.timestamp).toBe('-1500');
+    expect(series[1]?.samples[0]).toEqual({ value: Number.POSITIVE_INFINITY, timestamp: String(2 ** 41) });
+    expect(series[2]?.samples[0]).toEqual({ value: -0.25, timestamp: '0' });
+    expect(b.count).toBe(0);
+  });
+
+  it('merges the label sets in name order, the series\' own labels winning a clash', () => {
+    const b = new WriteRequestBuilder([['zone', 'z1'], ['a', 'ext'], ['job', 'lookout']]);
+    b.add('m_total', new Labels([['job', 'own'], ['b', '1'], ['empty', '']]), new Labels([['c', '2'], ['A', 'upper']]), 1, 1);
+    expect(decode(b.take(), false)[0]?.labels).toEqual([
+      { name: 'A', value: 'upper' },
+      { name: '__name__', value: 'm_total' },
+      { name: 'a', value: 'ext' },
+      { name: 'b', value: '1' },
+      { name: 'c', value: '2' },
+      { name: 'job', value: 'own' },
+      { name: 'zone', value: 'z1' },
+    ]);
+  });
+
+  it('grows its buffer past the initial size', () => {
+    const w = new ProtoWriter();
+    const s = 'x'.repeat(200_000);
+    w.string(1, s);
+    const bytes = w.bytes();
+    expect(bytes.length).toBe(1 + 3 + 200_000);
+    expect(bytes.subarray(4).toString()).toBe(s);
+  });
+
+  it('splits a snapshot into requests of at most max_batch_samples series, losing none', () => {
+    const snap = sampleSnapshot(T);
+    const batches = [...remoteWriteEncoder([])(snap, 7)];
+    expect(batches.map((b) => b.items)).toEqual([...Array(Math.floor(snap.seriesCount / 7)).fill(7), ...(snap.seriesCount % 7 ? [snap.seriesCount % 7] : [])]);
+    const all = batches.flatMap((b) => decode(b.body));
+    expect(all).toHaveLength(snap.seriesCount);
+  });
+});
+
+let running: Exporter[] = [];
+let receivers: Receiver[] = [];
+afterEach(async () => {
+  for (const e of running) await e.shutdown();
+  for (const r of receivers) await r.stop();
+  running = [];
+  receivers = [];
+});
+
+describe('remote_write exporter', () => {
+  it('POSTs snappy protobuf with the protocol headers, bearer token and extra headers', async () => {
+    const r = await Receiver.start();
+    receivers.push(r);
+    const ctx = fakeContext();
+    const e = remoteWriteExporter.create(config({ url: `${r.url}/api/v1/write`, bearer_token: 'tok-RW-1', headers: { 'X-Scope-OrgID': 'team-a' }, external_labels: { node: 'node-7' } }), ctx);
+    running.push(e);
+    await e.start(new AbortController().signal);
+    await until('a request', () => r.requests.length > 0);
+    const req = r.requests[0];
+    expect(req?.url).toBe('/api/v1/write');
+    expect(req?.headers['content-encoding']).toBe('snappy');
+    expect(req?.headers['content-type']).toBe('application/x-protobuf');
+    expect(req?.headers['x-prometheus-remote-write-version']).toBe('0.1.0');
+    expect(req?.headers['authorization']).toBe('Bearer tok-RW-1');
+    expect(req?.headers['x-scope-orgid']).toBe('team-a');
+    const series = decode(req?.body as Buffer);
+    expect(series.every((s) => s.labels.some((l) => l.name === 'node' && l.value === 'node-7'))).toBe(true);
+    await until('counted', async () => (await selfValue(ctx.self, 'lookout_exporter_sent_total', { exporter: 'remotewrite' })) >= series.length);
+  });
+
+  it('sends basic auth; retries 5xx and 429 (honouring Retry-After); drops a 400 without retrying; never logs the password', async () => {
+    const r = await Receiver.start();
+    receivers.push(r);
+    let n = 0;
+    r.respond = (q) => {
+      n++;
+      if (n === 1) return { status: 503, body: 'busy' };
+      if (n === 2) return { status: 429, body: 'slow down', headers: { 'retry-after': '0' } };
+      if (n === 3) return { status: 400, body: `out of order sample; auth was ${String(q.headers['authorization'])}` };
+      return { status: 204 };
+    };
+    const cap = captureLog();
+    const ctx = fakeContext({ log: cap.log });
+    const e = remoteWriteExporter.create(config({ url: r.url, basic_auth: { username: 'prom', password: 'pw-RW-SECRET' } }), ctx);
+    running.push(e);
+    await e.start(new AbortController().signal);
+    await until('four requests', () => r.requests.length >= 4);
+    expect(r.requests[0]?.headers['authorization']).toBe(`Basic ${Buffer.from('prom:pw-RW-SECRET').toString('base64')}`);
+    await until('counted', async () => (await selfValue(ctx.self, 'lookout_exporter_failed_total', { exporter: 'remotewrite' })) > 0);
+    expect(await selfValue(ctx.self, 'lookout_exporter_retries_total', { exporter: 'remotewrite' })).toBe(2);
+    // Retried batches are the same bytes.
+    expect(r.requests[1]?.body.equals(r.requests[0]?.body as Buffer)).toBe(true);
+    expect(r.requests[2]?.body.equals(r.requests[0]?.body as Buffer)).toBe(true);
+    await e.shutdown();
+    expect(cap.text()).toContain('out of order sample');
+    expect(cap.text()).not.toContain('pw-RW-SECRET');
+    expect(cap.text()).not.toContain(Buffer.from('prom:pw-RW-SECRET').toString('base64'));
+  });
+
+  it('rejects conflicting credentials and bad settings, naming the key', () => {
+    expect(() => remoteWriteExporter.create(config({ bearer_token: 't', basic_auth: { username: 'u' } }), fakeContext())).toThrow(/both set/);
+    expect(() => validate({ exporters: { remotewrite: { external_labels: { 'bad-name': 'x' } } } }, 't')).toThrow(/config key "exporters.remotewrite.external_labels.bad-name" is not a known setting; allowed here: keys matching/);
+    expect(() => validate({ exporters: { remotewrite: { url: 'ftp://x/y' } } }, 't')).toThrow(/exporters.remotewrite.url/);
+    expect(() => validate({ exporters: { remotewrite: { basic_auth: { user: 'x' } } } }, 't')).toThrow(/"exporters.remotewrite.basic_auth.user" is not a known setting/);
+  });
+});
