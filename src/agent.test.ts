@@ -125,3 +125,44 @@ describe('agent', () => {
     await expect(Agent.start(config, { log: pino({ level: 'silent' }) })).rejects.toThrow(/no cgroup filesystem at .*sys\/fs\/cgroup: set --root/);
   });
 });
+
+describe('agent security', () => {
+  it('requires basic auth or the bearer token everywhere but the probes', async () => {
+    const { base } = await start({ server: { listen: '127.0.0.1:0', auth: { username: 'prom', password: 's3cret', bearer_token: 'tok-123' } } });
+    expect((await fetch(`${base}/metrics`)).status).toBe(401);
+    expect((await fetch(`${base}/metrics`)).headers.get('www-authenticate')).toContain('Basic realm="lookout"');
+    expect((await fetch(`${base}/`)).status).toBe(401);
+    expect((await fetch(`${base}/api/containers`)).status).toBe(401);
+    const basic = (u: string, p: string): string => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+    expect((await fetch(`${base}/metrics`, { headers: { authorization: basic('prom', 'wrong') } })).status).toBe(401);
+    expect((await fetch(`${base}/metrics`, { headers: { authorization: basic('prom', 's3cret') } })).status).toBe(200);
+    expect((await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer tok-123' } })).status).toBe(200);
+    expect((await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer tok-12' } })).status).toBe(401);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+  });
+
+  it('serves HTTPS with the configured certificate', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const dir = mkdtempSync(join(tmpdir(), 'lookout-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const { agent: a } = await start({ server: { listen: '127.0.0.1:0', tls: { cert_file: join(dir, 'cert.pem'), key_file: join(dir, 'key.pem') } } });
+    const { request } = await import('node:https');
+    const { readFileSync } = await import('node:fs');
+    const status = await new Promise<number>((resolve, reject) => {
+      request(`https://${a.address}/healthz`, { ca: readFileSync(join(dir, 'cert.pem')) }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', reject).end();
+    });
+    expect(status).toBe(200);
+    // Plain HTTP to the HTTPS port gets no metrics.
+    const plain = await fetch(`http://${a.address}/metrics`).then((r) => r.status, () => 'refused');
+    expect(plain).not.toBe(200);
+  });
+
+  it('rejects half-configured TLS and auth, naming the keys', async () => {
+    await expect(start({ server: { listen: '127.0.0.1:0', tls: { cert_file: '/x.pem' } } })).rejects.toThrow(/"server.tls.cert_file" and "server.tls.key_file" go together/);
+    await expect(start({ server: { listen: '127.0.0.1:0', auth: { username: 'u' } } })).rejects.toThrow(/"server.auth.username" and "server.auth.password" go together/);
+  });
+});

@@ -3,7 +3,9 @@
  * order (stop accepting, flush exporters, release collectors, close the server) within a
  * deadline.
  */
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { LookoutError } from './errors.js';
 import { collectors as collectorRegistry } from '../collectors/index.js';
 import { exporters as exporterRegistry } from '../exporters/index.js';
 import type { ComponentContext, Exporter, ExporterContext, HttpRoute } from './component.js';
@@ -11,12 +13,12 @@ import type { Config } from './config.js';
 import { ContainerDirectory } from './containers.js';
 import { createContext } from './context.js';
 import { LogRouter } from './logs.js';
-import { parseDuration } from './schema.js';
+import { parseDuration, readSecret } from './schema.js';
 import type { Logger } from './log.js';
 import type { MetricDef, Snapshot } from './model.js';
 import { Pipeline, type RunningCollector } from './pipeline.js';
 import { SelfMetrics } from './selfmetrics.js';
-import { buildServer, listen } from './server.js';
+import { buildServer, listen, type ServerSecurity } from './server.js';
 import { VERSION } from './version.js';
 
 export interface AgentOptions {
@@ -29,6 +31,33 @@ export interface AgentOptions {
 /** Every metric the registered collectors can emit, in registry order: the catalogue. A def two collectors share is listed once. */
 export function catalogue(): MetricDef[] {
   return [...new Set(collectorRegistry.flatMap((c) => c.metrics))];
+}
+
+/** Reads the TLS files and credentials the config names; errors name the key. */
+export function serverSecurity(config: Config): ServerSecurity {
+  const { tls, auth } = config.server;
+  const sec: { tls?: ServerSecurity['tls']; basic?: ServerSecurity['basic']; bearerToken?: string } = {};
+  if ((tls.cert_file === '') !== (tls.key_file === '')) {
+    throw new LookoutError('LOOKOUT_ERR_CONFIG', 'config keys "server.tls.cert_file" and "server.tls.key_file" go together: set both for HTTPS, or neither');
+  }
+  if (tls.cert_file !== '') {
+    const read = (key: string, file: string): Buffer => {
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        throw new LookoutError('LOOKOUT_ERR_CONFIG', `config key "server.tls.${key}": cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    };
+    sec.tls = { cert: read('cert_file', tls.cert_file), key: read('key_file', tls.key_file) };
+  }
+  const password = readSecret('server.auth.password', auth.password, auth.password_file);
+  if ((auth.username === '') !== (password === '')) {
+    throw new LookoutError('LOOKOUT_ERR_CONFIG', 'config keys "server.auth.username" and "server.auth.password" go together: set both for basic auth, or neither');
+  }
+  if (auth.username !== '') sec.basic = { username: auth.username, password };
+  const token = readSecret('server.auth.bearer_token', auth.bearer_token, auth.bearer_token_file);
+  if (token !== '') sec.bearerToken = token;
+  return sec;
 }
 
 export class Agent {
@@ -83,7 +112,7 @@ export class Agent {
     }
     routesOpen = false;
     let agent: Agent | undefined;
-    const server = buildServer(routes, { ready: () => agent?.ready ?? false, closing: () => agent?.closing ?? false, snapshot: () => pipeline.snapshot() }, VERSION);
+    const server = buildServer(routes, { ready: () => agent?.ready ?? false, closing: () => agent?.closing ?? false, snapshot: () => pipeline.snapshot() }, VERSION, serverSecurity(config));
     agent = new Agent(log, collectors, exporters, pipeline, server, self);
     try {
       for (const { collector } of collectors) await collector.start(agent.abort.signal);

@@ -10,7 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { collectors } from '../collectors/index.js';
 import { exporters } from '../exporters/index.js';
 import { LookoutError } from './errors.js';
-import { DURATION_PATTERN, Duration } from './schema.js';
+import { DURATION_PATTERN, Duration, Secret, SecretFile } from './schema.js';
 
 const LISTEN = '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$';
 
@@ -35,6 +35,23 @@ export const configSchema = Type.Object(
     server: Type.Object(
       {
         listen: Type.String({ default: '127.0.0.1:9337', pattern: LISTEN, description: 'HOST:PORT the HTTP server (metrics, probes) listens on; `[::1]:9337` for IPv6. Binds loopback only unless told otherwise.' }),
+        tls: Type.Object(
+          {
+            cert_file: Type.String({ default: '', description: 'PEM certificate (chain) file; with `key_file`, the server speaks HTTPS only.' }),
+            key_file: Type.String({ default: '', description: 'PEM private key file of `cert_file`.' }),
+          },
+          { additionalProperties: false, default: {}, description: 'HTTPS for everything the server serves.' },
+        ),
+        auth: Type.Object(
+          {
+            username: Type.String({ default: '', description: 'Basic auth user name; with a password, /metrics, the page and its API require it.' }),
+            password: Secret('Basic auth password.'),
+            password_file: SecretFile('File holding the basic auth password.'),
+            bearer_token: Secret('A bearer token accepted instead of (or besides) basic auth.'),
+            bearer_token_file: SecretFile('File holding the bearer token.'),
+          },
+          { additionalProperties: false, default: {}, description: 'Authentication for everything but /healthz and /readyz (probes stay open). Off when nothing is set.' },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -56,29 +56,6 @@ export function pushSettings(d: { what: string; url: string; urlHelp: string; in
   };
 }
 
-/** A credential setting: redacted wherever the config is printed. */
-export function Secret(description: string): TString {
-  return Type.String({ default: '', writeOnly: true, description: `${description} Never printed; use \`\${VAR}\` to take it from the environment.` });
-}
-
-export function SecretFile(description: string): TString {
-  return Type.String({ default: '', description });
-}
-
-/**
- * A credential from its setting or from the file `<key>_file` names (trailing newline
- * removed); '' when neither is set. Errors name the key and the file, never the value.
- */
-export function readSecret(key: string, value: string, file: string): string {
-  if (value !== '' && file !== '') throw new LookoutError('LOOKOUT_ERR_CONFIG', `config keys "${key}" and "${key}_file" are both set; set one of them`);
-  if (file === '') return value;
-  try {
-    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-  } catch (err) {
-    throw new LookoutError('LOOKOUT_ERR_CONFIG', `config key "${key}_file": cannot read ${file} (${errnoCode(err) ?? 'error'})`);
-  }
-}
-
 /** Replaces every occurrence of the given credentials (and their Basic-auth base64 forms) in a text. */
 export class Scrubber {
   private readonly secrets: string[];

@@ -1,6 +1,7 @@
 /** Schema pieces shared by the core's and the components' config schemas. */
 import { type TString, Type } from '@sinclair/typebox';
-import { LookoutError } from './errors.js';
+import { readFileSync } from 'node:fs';
+import { errnoCode, LookoutError } from './errors.js';
 
 export const DURATION_PATTERN = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$';
 
@@ -24,3 +25,27 @@ export function enabledSchema(where: string) {
     description: `\`auto\`: on when ${where} exists under the host root; \`true\`: on, and say so in the log when it is not there; \`false\`: off.`,
   });
 }
+
+/** A credential setting: redacted wherever the config is printed. */
+export function Secret(description: string): TString {
+  return Type.String({ default: '', writeOnly: true, description: `${description} Never printed; use \`\${VAR}\` to take it from the environment.` });
+}
+
+export function SecretFile(description: string): TString {
+  return Type.String({ default: '', description });
+}
+
+/**
+ * A credential from its setting or from the file `<key>_file` names (trailing newline
+ * removed); '' when neither is set. Errors name the key and the file, never the value.
+ */
+export function readSecret(key: string, value: string, file: string): string {
+  if (value !== '' && file !== '') throw new LookoutError('LOOKOUT_ERR_CONFIG', `config keys "${key}" and "${key}_file" are both set; set one of them`);
+  if (file === '') return value;
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new LookoutError('LOOKOUT_ERR_CONFIG', `config key "${key}_file": cannot read ${file} (${errnoCode(err) ?? 'error'})`);
+  }
+}
+

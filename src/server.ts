@@ -3,6 +3,7 @@
  * (first collection finished) and an index page. While closing, every request gets 503 so
  * that load balancers and probes stop sending traffic.
  */
+import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { HttpRoute } from './component.js';
 import { LookoutError } from './errors.js';
@@ -22,10 +23,47 @@ export function splitListen(listen: string): { host: string; port: number } {
   return { host, port: Number(listen.slice(i + 1)) };
 }
 
-export function buildServer(routes: readonly HttpRoute[], state: ServerState, version: string): FastifyInstance {
-  const app = Fastify({ logger: false, forceCloseConnections: true, return503OnClosing: true });
-  app.addHook('onRequest', async (_req, reply) => {
-    if (state.closing()) await reply.code(503).header('connection', 'close').send('shutting down\n');
+export interface ServerSecurity {
+  /** PEM certificate and key: serve HTTPS. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  readonly basic?: { readonly username: string; readonly password: string };
+  readonly bearerToken?: string;
+}
+
+/** Paths that stay open whatever the auth settings: Kubernetes and load balancers probe them. */
+const OPEN = new Set(['/healthz', '/readyz']);
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Whether an Authorization header satisfies the configured credentials (constant-time comparisons). */
+export function authorized(header: string | undefined, sec: ServerSecurity): boolean {
+  if (!sec.basic && !sec.bearerToken) return true;
+  if (!header) return false;
+  const [scheme = '', value = ''] = header.split(' ', 2);
+  if (sec.bearerToken && scheme.toLowerCase() === 'bearer') return same(value, sec.bearerToken);
+  if (sec.basic && scheme.toLowerCase() === 'basic') {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    return i >= 0 && same(decoded.slice(0, i), sec.basic.username) && same(decoded.slice(i + 1), sec.basic.password);
+  }
+  return false;
+}
+
+export function buildServer(routes: readonly HttpRoute[], state: ServerState, version: string, sec: ServerSecurity = {}): FastifyInstance {
+  const app = Fastify({ logger: false, forceCloseConnections: true, return503OnClosing: true, ...(sec.tls ? { https: { cert: sec.tls.cert, key: sec.tls.key } } : {}) }) as unknown as FastifyInstance;
+  app.addHook('onRequest', async (req, reply) => {
+    if (state.closing()) return reply.code(503).header('connection', 'close').send('shutting down\n');
+    const path = req.url.split('?')[0] ?? '';
+    if (!OPEN.has(path) && !authorized(req.headers.authorization, sec)) {
+      return reply
+        .code(401)
+        .header('www-authenticate', sec.basic ? 'Basic realm="lookout", charset="UTF-8"' : 'Bearer realm="lookout"')
+        .send('authentication required\n');
+    }
   });
   app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok\n'));
   app.get('/readyz', async (_req, reply) =>

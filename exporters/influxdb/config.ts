@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { pushSettings, Secret, SecretFile } from '../../src/push.js';
+import { pushSettings } from '../../src/push.js';
+import { Secret, SecretFile } from '../../src/schema.js';
 
 const TAG_KEY = '^[^\\s,=\\\\]+$';
 

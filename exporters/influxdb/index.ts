@@ -16,8 +16,8 @@ import type { Exporter, ExporterContext, ExporterFactory } from '../../src/compo
 import { type Batch, DeliveryError, httpFailure, type Sender } from '../../src/delivery.js';
 import { LookoutError } from '../../src/errors.js';
 import type { Snapshot } from '../../src/model.js';
-import { defaultHostname, describeError, type Encode, post, PushExporter, readSecret, Scrubber } from '../../src/push.js';
-import { parseDuration } from '../../src/schema.js';
+import { defaultHostname, describeError, type Encode, post, PushExporter, Scrubber } from '../../src/push.js';
+import { parseDuration, readSecret } from '../../src/schema.js';
 import { VERSION } from '../../src/version.js';
 import { configSchema, type InfluxConfig } from './config.js';
 import { PointBuilder } from './layout.js';

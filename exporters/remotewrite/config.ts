@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { pushSettings, Secret, SecretFile } from '../../src/push.js';
+import { pushSettings } from '../../src/push.js';
+import { Secret, SecretFile } from '../../src/schema.js';
 
 const LABEL_NAME = '^[a-zA-Z_][a-zA-Z0-9_]*$';
 const HEADER_NAME = '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$';

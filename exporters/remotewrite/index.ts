@@ -11,8 +11,8 @@ import type { Exporter, ExporterContext, ExporterFactory } from '../../src/compo
 import type { Batch, Sender } from '../../src/delivery.js';
 import { LookoutError } from '../../src/errors.js';
 import type { Snapshot } from '../../src/model.js';
-import { type Encode, post, PushExporter, readSecret, Scrubber } from '../../src/push.js';
-import { parseDuration } from '../../src/schema.js';
+import { type Encode, post, PushExporter, Scrubber } from '../../src/push.js';
+import { parseDuration, readSecret } from '../../src/schema.js';
 import { VERSION } from '../../src/version.js';
 import { configSchema, type RemoteWriteConfig } from './config.js';
 import { type LabelPairs, WriteRequestBuilder } from './protobuf.js';
