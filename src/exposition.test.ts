@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { finish, negotiate, renderFamilies } from './exposition.js';
+import { negotiate, render } from './exposition.js';
 import { Labels, metric, SnapshotBuilder } from './model.js';
 
 const counter = metric({ name: 'x_seconds_total', type: 'counter', unit: 'seconds', help: 'A "counter"\nwith \\ escapes.', labels: ['cpu'], source: 'test' });
@@ -16,9 +16,7 @@ function snapshot() {
 
 describe('exposition', () => {
   it('writes the text format with escaped labels and HELP', () => {
-    const out: string[] = [];
-    renderFamilies(snapshot().families, 'text', out);
-    expect(finish(out, 'text')).toBe(
+    expect(render(snapshot().families, 'text')).toBe(
       [
         '# HELP x_seconds_total A "counter"\\nwith \\\\ escapes.',
         '# TYPE x_seconds_total counter',
@@ -33,9 +31,7 @@ describe('exposition', () => {
   });
 
   it('writes OpenMetrics with counter families named without _total, UNIT where the name carries it, and # EOF', () => {
-    const out: string[] = [];
-    renderFamilies(snapshot().families, 'openmetrics', out);
-    const text = finish(out, 'openmetrics');
+    const text = render(snapshot().families, 'openmetrics');
     expect(text).toContain('# TYPE x_seconds counter\n# UNIT x_seconds seconds\nx_seconds_total{');
     expect(text).toContain('# HELP x_seconds A \\"counter\\"');
     expect(text).toContain('# TYPE x_bytes gauge\n# UNIT x_bytes bytes\n');
@@ -44,10 +40,14 @@ describe('exposition', () => {
 
   it('a text render after an OpenMetrics render still names counters with _total', () => {
     const snap = snapshot();
-    renderFamilies(snap.families, 'openmetrics', []);
-    const out: string[] = [];
-    renderFamilies(snap.families, 'text', out);
-    expect(out.join('')).toContain('# TYPE x_seconds_total counter');
+    render(snap.families, 'openmetrics');
+    expect(render(snap.families, 'text')).toContain('# TYPE x_seconds_total counter');
+  });
+
+  it('writes label values outside Latin-1 as UTF-8', () => {
+    const b = new SnapshotBuilder(0, () => undefined);
+    b.add(gauge, new Labels([['name', 'café-☕-日本']]), 1);
+    expect(render(b.build().families, 'text')).toContain('x_bytes{name="café-☕-日本"} 1\n');
   });
 
   it('negotiates OpenMetrics only when asked, honouring q-values', () => {

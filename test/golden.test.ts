@@ -28,7 +28,7 @@ import type { ComponentContext } from '../src/component.js';
 import { validate } from '../src/config.js';
 import { ContainerDirectory } from '../src/containers.js';
 import { createContext } from '../src/context.js';
-import { finish, renderFamilies } from '../src/exposition.js';
+import { render } from '../src/exposition.js';
 import { SnapshotBuilder } from '../src/model.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -127,9 +127,7 @@ async function run(c: Case): Promise<{ text: string; errors: Record<string, numb
   for (const { collector } of running) await collector.shutdown();
   abort.abort();
 
-  const out: string[] = [];
-  renderFamilies(builder.build(catalogue()).families, 'text', out);
-  return { text: normalizeCtimes(finish(out, 'text'), walkRoot(root)), errors };
+  return { text: normalizeCtimes(render(builder.build(catalogue()).families, 'text'), walkRoot(root)), errors };
 }
 
 describe('golden', () => {

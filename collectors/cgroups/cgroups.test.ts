@@ -21,7 +21,7 @@ import { configSchema as dockerSchema, type EngineConfig } from '../docker/confi
 import { dockerCollector } from '../docker/index.js';
 import { ContainerDirectory } from '../../src/containers.js';
 import { LookoutError } from '../../src/errors.js';
-import { finish, renderFamilies } from '../../src/exposition.js';
+import { render } from '../../src/exposition.js';
 import { SnapshotBuilder } from '../../src/model.js';
 import { type CgroupsConfig, configSchema } from './config.js';
 import * as discover from './discover.js';
@@ -75,9 +75,7 @@ async function collectOnce(c: Collector, before: Collector[] = []): Promise<Coll
   const b = new SnapshotBuilder(NOW, (kind, err) => errors.push({ kind, err }));
   for (const r of before) await r.collect(b);
   await c.collect(b);
-  const out: string[] = [];
-  renderFamilies(b.build(cgroupsCollector.metrics).families, 'text', out);
-  return { text: finish(out, 'text'), errors };
+  return { text: render(b.build(cgroupsCollector.metrics).families, 'text'), errors };
 }
 
 /**

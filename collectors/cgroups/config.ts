@@ -10,7 +10,7 @@ export const configSchema = Type.Object(
     max_open_files: Type.Integer({
       minimum: 0,
       default: 50000,
-      description: 'Cgroup files kept open between collections and re-read in place; past this many, files are opened and closed on each read.',
+      description: 'Cgroup files kept open between collections and re-read in place; past this many, files are opened and closed on each read. Never more than three quarters of the process\'s open-files limit (and 2048 below it), whatever is set here.',
     }),
     network: Type.Boolean({
       default: true,

@@ -182,3 +182,15 @@ describe('FileReader', () => {
     expect(r.open).toBe(0);
   });
 });
+
+describe('keptFileBudget', () => {
+  it('never takes more than three quarters of the open-files limit, nor leaves less than 2048 free', async () => {
+    const { keptFileBudget, openFileLimit } = await import('./files.js');
+    expect(keptFileBudget(50000, 20000)).toBe(15000);
+    expect(keptFileBudget(50000, 4096)).toBe(2048);
+    expect(keptFileBudget(50000, 1024)).toBe(0);
+    expect(keptFileBudget(1000, 1048576)).toBe(1000);
+    expect(keptFileBudget(50000, undefined)).toBe(50000);
+    expect(openFileLimit()).toBeGreaterThan(0);
+  });
+});

@@ -3,11 +3,34 @@
  * pread at offset 0: the kernel regenerates a cgroup file's content on every read from the
  * start, so this skips the open/close pair that dominates a naive read loop.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
-import { isVanished } from '../../src/errors.js';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { errnoCode, isVanished } from '../../src/errors.js';
 
 /** How long a file found missing is not asked for again (files of a live cgroup rarely appear later). */
 const MISSING_RETRY_MS = 30_000;
+
+/** Descriptors left for everything else (the HTTP server, log files, sockets, one-off reads). */
+const HEADROOM = 2048;
+
+/** The process's soft limit on open files, from /proc/self/limits; undefined where unreadable. */
+export function openFileLimit(): number | undefined {
+  try {
+    const line = readFileSync('/proc/self/limits', 'latin1').split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = line?.slice('Max open files'.length).trim().split(/\s+/)[0];
+    return soft === undefined || soft === 'unlimited' ? undefined : Number(soft);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How many descriptors to keep open: the configured number, but never so many that the
+ * process could not open anything else (a quarter of the limit, and at least HEADROOM, stay free).
+ */
+export function keptFileBudget(configured: number, limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return configured;
+  return Math.max(0, Math.min(configured, Math.floor(limit * 0.75), limit - HEADROOM));
+}
 
 export class CachedFile {
   fd = -1;
@@ -23,10 +46,18 @@ export class FileReader {
   /** Set when a kept descriptor's cgroup was gone but the path names a new one (a restart). */
   reopened = false;
 
+  /** Set when opening failed for lack of descriptors (EMFILE, ENFILE): the budget was lowered. */
+  exhausted = false;
+
   constructor(
-    private readonly maxOpen: number,
+    private maxOpen: number,
     private readonly now: () => number,
   ) {}
+
+  /** The number of descriptors this reader may keep open. */
+  get budget(): number {
+    return this.maxOpen;
+  }
 
   get open(): number {
     return this.openCount;
@@ -87,6 +118,13 @@ export class FileReader {
       if (isVanished(err)) {
         f.missingAt = this.now();
         return false;
+      }
+      const code = errnoCode(err);
+      if (code === 'EMFILE' || code === 'ENFILE') {
+        // Out of descriptors: keep fewer from now on, so the descriptors closed after their
+        // next reads make room for everything else the process must open.
+        this.maxOpen = Math.max(0, Math.min(this.maxOpen, this.openCount - HEADROOM));
+        this.exhausted = true;
       }
       throw err;
     }

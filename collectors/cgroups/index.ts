@@ -12,7 +12,7 @@ import { type Accumulator, Labels, type MetricDef } from '../../src/model.js';
 import { type CgroupsConfig, configSchema } from './config.js';
 import { DeviceNames } from './devices.js';
 import { type CgroupRef, walk } from './discover.js';
-import { CachedFile, FileReader } from './files.js';
+import { CachedFile, FileReader, keptFileBudget, openFileLimit } from './files.js';
 import { detectLayout, type Layout } from './layout.js';
 import { CGROUP_METRICS, emitStats, M } from './metrics.js';
 import { interfaceLabel, NET, netnsOf, parseNetDev } from './network.js';
@@ -52,7 +52,7 @@ class CgroupCollector implements Collector {
     private readonly config: CgroupsConfig,
     private readonly ctx: ComponentContext,
   ) {
-    this.reader = new FileReader(config.max_open_files, ctx.now);
+    this.reader = new FileReader(keptFileBudget(config.max_open_files, openFileLimit()), ctx.now);
     this.devices = new DeviceNames(ctx.root);
     this.procRoot = join(ctx.root, 'proc');
     try {
@@ -74,7 +74,7 @@ class CgroupCollector implements Collector {
       }
     }
     this.ctx.log.info(
-      { cgroup: this.layout.version, controllers: [...this.layout.v1.keys()], unified: this.layout.unified, walk: this.layout.walkRoot },
+      { cgroup: this.layout.version, controllers: [...this.layout.v1.keys()], unified: this.layout.unified, walk: this.layout.walkRoot, kept_files: this.reader.budget },
       'cgroup layout detected',
     );
   }
@@ -111,6 +111,10 @@ class CgroupCollector implements Collector {
       if (++i % CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     for (const [path, t] of this.tracked) if (!seen.has(path)) this.untrack(t);
+    if (this.reader.exhausted) {
+      this.reader.exhausted = false;
+      this.ctx.log.warn({ kept_files: this.reader.budget }, 'out of file descriptors: keeping fewer cgroup files open (raise the open-files limit or lower collectors.cgroups.max_open_files)');
+    }
     if (this.config.network) this.collectNetwork(reads, acc);
   }
 

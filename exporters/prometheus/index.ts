@@ -7,8 +7,7 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import type { Exporter, ExporterContext, ExporterFactory, HttpRequestView, HttpResponse } from '../../src/component.js';
-import { CONTENT_TYPE, finish, type Format, negotiate, renderFamilies, renderSampleFamilies } from '../../src/exposition.js';
-import type { Snapshot } from '../../src/model.js';
+import { CONTENT_TYPE, ExpositionWriter, negotiate, writeEnd, writeFamilies, writeSampleFamilies } from '../../src/exposition.js';
 import { configSchema, type PrometheusConfig } from './config.js';
 
 const gzip = promisify(gzipCb);
@@ -18,15 +17,9 @@ function header(req: HttpRequestView, name: string): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
-/** Renders a snapshot's families alone; exported for the benchmark and tests. */
-export function renderSnapshot(snapshot: Snapshot, format: Format): string[] {
-  const out: string[] = [];
-  renderFamilies(snapshot.families, format, out);
-  return out;
-}
-
 class PrometheusExporter implements Exporter {
-  private cache: { snapshot: Snapshot; format: Format; parts: string[] } | undefined;
+  /** Size of the last response, to size the next one's buffer in one allocation. */
+  private lastSize = 1 << 16;
 
   constructor(
     private readonly config: PrometheusConfig,
@@ -43,30 +36,25 @@ class PrometheusExporter implements Exporter {
     const snapshot = await this.ctx.snapshot();
     const format = negotiate(header(req, 'accept'));
     const started = performance.now();
-    let parts: string[];
-    if (this.cache && this.cache.snapshot === snapshot && this.cache.format === format) parts = this.cache.parts;
-    else {
-      parts = renderSnapshot(snapshot, format);
-      this.cache = { snapshot, format, parts };
-    }
     const self = this.ctx.self;
     self.scrapes.inc({ format });
-    const out = [...parts];
-    renderSampleFamilies(await self.families(), format, out);
-    const text = finish(out, format);
+    // One writer per response: concurrent scrapes must not share a buffer while gzip reads it.
+    const w = new ExpositionWriter(this.lastSize + (this.lastSize >> 3));
+    writeFamilies(snapshot.families, format, w);
+    writeSampleFamilies(await self.families(), format, w);
+    writeEnd(format, w);
+    this.lastSize = w.length;
     const headers: Record<string, string> = { 'content-type': CONTENT_TYPE[format], vary: 'Accept, Accept-Encoding' };
-    let body: string | Buffer = text;
+    let body: Buffer = w.toBuffer();
     if (/\bgzip\b/.test(header(req, 'accept-encoding') ?? '')) {
-      body = await gzip(text, { level: this.config.gzip_level });
+      body = await gzip(body, { level: this.config.gzip_level });
       headers['content-encoding'] = 'gzip';
     }
     self.renderDuration.set((performance.now() - started) / 1000);
     return { status: 200, headers, body };
   }
 
-  async shutdown(): Promise<void> {
-    this.cache = undefined;
-  }
+  async shutdown(): Promise<void> {}
 }
 
 export const prometheusExporter: ExporterFactory<PrometheusConfig> = {

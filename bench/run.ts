@@ -1,0 +1,452 @@
+/**
+ * `npm run bench`: scrape cost and memory of lookout at 100, 1000 and 5000 containers on
+ * synthetic v1 (hybrid) and v2 host roots, against a minimal C reader of the same files.
+ * Prints a markdown table and, on a full run, rewrites the results section of
+ * docs/benchmarks.md so the figures there always come from a real run.
+ *
+ * Environment (all optional):
+ *   BENCH_SIZES=100,1000       container counts (default 100,1000,5000)
+ *   BENCH_LAYOUTS=v1           layouts (default v1,v2)
+ *   BENCH_K=5                  scrapes per case (default 15, and 7 at 5000 containers)
+ *   BENCH_HTTP=0               skip the HTTP endpoint cases
+ *   BENCH_DIR=/path            where trees and the C reader go (default $TMPDIR/lookout-bench)
+ *   BENCH_CLEAN=1              delete the trees at the end (default: keep them for the next run)
+ *   BENCH_CPU_PROF=1           run the cases under --cpu-prof (profiles in BENCH_DIR/profiles)
+ *   BENCH_WRITE_DOCS=1|0       force or suppress the docs update (default: only on a full run)
+ */
+import { execFileSync, fork } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { Agent as HttpAgent, request } from 'node:http';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { configSchema as cgroupsSchema } from '../collectors/cgroups/config.js';
+import type { DirectResult, HttpReady, HttpStats, Memory } from './case.js';
+import { ensureTree, type Tree, type TreeLayout } from './tree.js';
+
+const DEFAULT_SIZES = [100, 1000, 5000];
+const DEFAULT_LAYOUTS: TreeLayout[] = ['v1', 'v2'];
+/** Repetitions of the raw readers (after one unrecorded warm-up), 3 at 5000 containers. */
+const READER_REPS = 7;
+/** What Prometheus 2.x sends by default: it prefers OpenMetrics, as a real scrape does. */
+const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.25';
+const TARGET_RATIO = 3;
+const TARGET_RSS_MB = 120;
+const MARK_START = '<!-- bench:results:start -->';
+const MARK_END = '<!-- bench:results:end -->';
+/** The cgroup collector's default for descriptors kept open. */
+const DEFAULT_MAX_OPEN = Number(cgroupsSchema.properties.max_open_files.default);
+/** Descriptors left for everything else (sockets, logs, modules) in the max_open_files variant. */
+const FD_HEADROOM = 1024;
+
+const env = process.env;
+const sizes = env['BENCH_SIZES'] ? env['BENCH_SIZES'].split(',').map((s) => Number(s.trim())) : DEFAULT_SIZES;
+const layouts = (env['BENCH_LAYOUTS'] ? env['BENCH_LAYOUTS'].split(',').map((s) => s.trim()) : DEFAULT_LAYOUTS) as TreeLayout[];
+const dir = env['BENCH_DIR'] ?? join(tmpdir(), 'lookout-bench');
+const withHttp = env['BENCH_HTTP'] !== '0';
+const fullRun = sizes.join() === DEFAULT_SIZES.join() && layouts.join() === DEFAULT_LAYOUTS.join() && withHttp && !env['BENCH_K'] && !env['BENCH_CPU_PROF'];
+const writeDocs = env['BENCH_WRITE_DOCS'] === '1' || (env['BENCH_WRITE_DOCS'] !== '0' && fullRun);
+for (const n of sizes) if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_SIZES: ${n} is not a positive integer`);
+for (const l of layouts) if (l !== 'v1' && l !== 'v2') throw new Error(`BENCH_LAYOUTS: ${l} is not v1 or v2`);
+
+const here = (rel: string): string => fileURLToPath(new URL(rel, import.meta.url));
+const CASE_JS = here('./case.js');
+const READER_C = here('../../bench/reader.c');
+const DOCS = here('../../docs/benchmarks.md');
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** Nearest-rank 90th percentile. */
+function p90(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(0.9 * s.length) - 1)] as number;
+}
+
+function sh(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+function machine(): Record<string, string> {
+  const cpuModel = cpus()[0]?.model.trim() ?? 'unknown';
+  return {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    nproc: sh('nproc', []) || String(cpus().length),
+    cpu: cpuModel,
+    kernel: sh('uname', ['-r']),
+    node: process.version,
+    gcc: sh('gcc', ['-dumpfullversion']),
+    memory: `${Math.round(Number(/MemTotal:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) / 1024 / 1024)} GiB`,
+    fs: sh('findmnt', ['-no', 'FSTYPE', '--target', dir]) || sh('stat', ['-f', '-c', '%T', dir]),
+    nofile: `${sh('sh', ['-c', 'ulimit -Sn'])} soft / ${sh('sh', ['-c', 'ulimit -Hn'])} hard`,
+    load: loadavg().map((x) => x.toFixed(2)).join(' '),
+  };
+}
+
+function compileReader(): string {
+  const bin = join(dir, 'reader');
+  if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(READER_C).mtimeMs) {
+    execFileSync('gcc', ['-O2', '-o', bin, READER_C], { stdio: 'inherit' });
+  }
+  return bin;
+}
+
+/** Per-repetition seconds of the C reader, warm-up dropped. */
+function cReader(bin: string, list: string, mode: 'open' | 'kept', reps: number): number[] {
+  const out = execFileSync(bin, [list, String(reps + 1), mode], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return out.trim().split('\n').slice(1).map((l) => Number(l) * 1000);
+}
+
+/** Node's obvious loop, in a fresh process: readFileSync over the same list. Milliseconds per repetition. */
+function nodeReadLoop(list: string, reps: number): number[] {
+  const script = `
+    const { readFileSync, readlinkSync } = require('node:fs');
+    const paths = readFileSync(process.argv[1], 'utf8').split('\\n').filter(Boolean);
+    const out = [];
+    for (let r = 0; r <= ${reps}; r++) {
+      const t = performance.now();
+      let bytes = 0;
+      for (const p of paths) bytes += p.endsWith('/ns/net') ? readlinkSync(p).length : readFileSync(p, 'latin1').length;
+      out.push(performance.now() - t);
+    }
+    console.log(JSON.stringify(out.slice(1)));`;
+  return JSON.parse(execFileSync(process.execPath, ['-e', script, list], { encoding: 'utf8' })) as number[];
+}
+
+function runDirect(tree: Tree, k: number, maxOpen: number | undefined): Promise<DirectResult> {
+  const name = `${tree.layout}-${tree.containers}${maxOpen === undefined ? '' : `-maxopen${maxOpen}`}`;
+  const execArgv = ['--expose-gc', ...(env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', join(dir, 'profiles'), '--cpu-prof-name', `${name}.cpuprofile`] : [])];
+  const args = ['direct', tree.root, tree.listFile, String(k), ...(maxOpen === undefined ? [] : [String(maxOpen)])];
+  return new Promise((resolve, reject) => {
+    const child = fork(CASE_JS, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let result: DirectResult | undefined;
+    child.on('message', (m) => {
+      result = m as DirectResult;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`direct case ${name} exited with ${code}`))));
+  });
+}
+
+interface HttpResult {
+  ms: number[];
+  /** Why scraping failed, if it did. */
+  failure?: string;
+  startMs: number;
+  contentType: string;
+  encoding: string;
+  gzipBytes: number;
+  bytes: number;
+  series: number;
+  errorLines: string[];
+  memory?: Memory;
+}
+
+function scrape(agent: HttpAgent, address: string): Promise<{ ms: number; body: Buffer; contentType: string; encoding: string }> {
+  const i = address.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = request(
+      {
+        agent,
+        host: address.slice(0, i),
+        port: Number(address.slice(i + 1)),
+        path: '/metrics',
+        headers: { accept: PROMETHEUS_ACCEPT, 'accept-encoding': 'gzip', 'user-agent': 'lookout-bench' },
+        timeout: 30_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const ms = performance.now() - t0;
+          if (res.statusCode !== 200) reject(new Error(`GET /metrics: HTTP ${res.statusCode}`));
+          else resolve({ ms, body: Buffer.concat(chunks), contentType: String(res.headers['content-type']), encoding: String(res.headers['content-encoding'] ?? '') });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('GET /metrics: no answer within 30 s')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function runHttp(tree: Tree, k: number, maxOpen: number | undefined): Promise<HttpResult> {
+  const args = ['http', tree.root, ...(maxOpen === undefined ? [] : [String(maxOpen)])];
+  const name = `${tree.layout}-${tree.containers}${maxOpen === undefined ? '' : `-maxopen${maxOpen}`}-http`;
+  const execArgv = env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', join(dir, 'profiles'), '--cpu-prof-name', `${name}.cpuprofile`] : [];
+  const child = fork(CASE_JS, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const next = <T>(): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const onExit = (code: number | null): void => reject(new Error(`http case ${tree.layout}-${tree.containers} exited with ${code}`));
+      child.once('exit', onExit);
+      child.once('message', (m) => {
+        child.off('exit', onExit);
+        resolve(m as T);
+      });
+    });
+  const ready = await next<HttpReady>();
+  const res: HttpResult = { ms: [], startMs: ready.startMs, contentType: '', encoding: '', gzipBytes: 0, bytes: 0, series: 0, errorLines: [] };
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+  let last: Awaited<ReturnType<typeof scrape>> | undefined;
+  try {
+    await scrape(agent, ready.address); // warm-up, not recorded
+    for (let i = 0; i < k; i++) {
+      last = await scrape(agent, ready.address);
+      res.ms.push(last.ms);
+    }
+  } catch (err) {
+    res.failure = err instanceof Error ? `${err.message}${'code' in err ? ` (${String(err.code)})` : ''}` : String(err);
+  }
+  agent.destroy();
+  if (last) {
+    const body = last.encoding === 'gzip' ? gunzipSync(last.body) : last.body;
+    const lines = body.toString('utf8').split('\n');
+    Object.assign(res, {
+      contentType: last.contentType,
+      encoding: last.encoding,
+      gzipBytes: last.body.length,
+      bytes: body.length,
+      series: lines.filter((l) => l.length > 0 && !l.startsWith('#')).length,
+      errorLines: lines.filter((l) => l.startsWith('lookout_collector_errors_total')),
+    });
+  }
+  child.send('stats');
+  res.memory = (await next<HttpStats>()).memory;
+  child.send('stop');
+  await exited;
+  return res;
+}
+
+interface CaseResult {
+  tree: Tree;
+  /** max_open_files when the case overrides the default. */
+  maxOpen?: number;
+  k: number;
+  c: number[];
+  cKept: number[];
+  node: number[];
+  direct: DirectResult;
+  http?: HttpResult;
+}
+
+const mb = (b: number): string => (b / 1024 / 1024).toFixed(0);
+const kb = (b: number): string => (b / 1024).toFixed(0);
+const ms = (x: number): string => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0));
+const ratio = (a: number, b: number): string => `${(a / b).toFixed(1)}x`;
+const label = (r: CaseResult): string => (r.maxOpen === undefined ? r.tree.layout : `${r.tree.layout}, max_open_files ${r.maxOpen}`);
+const errorCount = (r: CaseResult): number => Object.values(r.direct.errors).reduce((a, e) => a + e.count, 0);
+/** Errors per scrape over the warm-up and the K scrapes; some kinds happen once, at the first collection. */
+const perScrape = (count: number, r: CaseResult): string => {
+  const x = count / (r.k + 1);
+  return x >= 10 ? String(Math.round(x)) : x.toFixed(1);
+};
+
+function httpCell(r: CaseResult): string {
+  if (!r.http) return 'n/a';
+  if (r.http.ms.length === 0) return `failed${r.http.failure ? `: ${r.http.failure}` : ''}`;
+  return `${ms(median(r.http.ms))} (${ms(p90(r.http.ms))})`;
+}
+
+function tables(results: readonly CaseResult[]): string {
+  const out: string[] = [];
+  out.push(
+    '**Time per scrape** (milliseconds; median, p90 in brackets; ratios are of medians, against the raw readers of the same tree in the same run)',
+    '',
+    '| layout | containers | files (kept open) | series | scrape: collect + render | collect | render | gzip -1 | HTTP /metrics, gzip | C reader | C pread, fds kept | Node readFileSync loop | scrape / C | HTTP / C | scrape / Node loop |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  );
+  for (const r of results) {
+    const d = r.direct;
+    const c = median(r.c);
+    const httpOk = r.http !== undefined && r.http.ms.length > 0;
+    if (errorCount(r) > 0) {
+      // Figures of a collection that failed part-way say nothing about the cost of a full one.
+      out.push(
+        `| ${label(r)} | ${r.tree.containers} | ${r.tree.files} (${r.tree.held}) | ${d.series} | failed: ${perScrape(errorCount(r), r)} errors per scrape | | | | ${httpCell(r)} | ${ms(c)} | ${ms(median(r.cKept))} | ${ms(median(r.node))} | n/a | n/a | n/a |`,
+      );
+      continue;
+    }
+    out.push(
+      `| ${label(r)} | ${r.tree.containers} | ${r.tree.files} (${r.tree.held}) | ${d.series} | ${ms(median(d.scrape))} (${ms(p90(d.scrape))}) | ${ms(median(d.collect))} | ${ms(median(d.render))} | ${ms(median(d.gzip))} | ${httpCell(r)} | ${ms(c)} | ${ms(median(r.cKept))} | ${ms(median(r.node))} | ${ratio(median(d.scrape), c)} | ${httpOk && r.http ? ratio(median(r.http.ms), c) : 'n/a'} | ${ratio(median(d.scrape), median(r.node))} |`,
+    );
+  }
+  out.push(
+    '',
+    '**Memory, output, CPU and errors** (peak RSS = getrusage maxrss of the process; baseline = RSS after loading the modules, before collecting; CPU = getrusage over one collection)',
+    '',
+    '| layout | containers | peak RSS, direct (MB) | peak RSS, HTTP agent (MB) | baseline RSS (MB) | V8 heap used after the scrapes / live after GC (MB) | first collection (ms) | CPU per collection, user + sys (ms) | exposition (KB) | gzip -1 (KB) | HTTP body, gzip (KB) | collector errors per scrape |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|',
+  );
+  for (const r of results) {
+    const d = r.direct;
+    const errs = Object.entries(d.errors).map(([kind, e]) => `${kind}: ${perScrape(e.count, r)}`);
+    if (r.http && r.http.errorLines.length > 0) errs.push(`HTTP agent's counters: ${r.http.errorLines.map((l) => l.replace(/^lookout_collector_errors_total/, '')).join(' ')}`);
+    out.push(
+      `| ${label(r)} | ${r.tree.containers} | ${mb(d.memory.peakRss)} | ${r.http?.memory ? mb(r.http.memory.peakRss) : 'n/a'} | ${mb(d.memory.baselineRss)} | ${mb(d.memory.heapUsed)} / ${d.liveHeap === undefined ? '?' : mb(d.liveHeap)} | ${ms(d.firstCollectMs)} | ${ms(d.collectUserMs)} + ${ms(d.collectSystemMs)} | ${kb(d.bytes)} | ${kb(d.gzipBytes)} | ${r.http && r.http.gzipBytes > 0 ? kb(r.http.gzipBytes) : 'n/a'} | ${errs.length ? errs.join('; ') : 'none'} |`,
+    );
+  }
+  return out.join('\n');
+}
+
+function verdict(results: readonly CaseResult[]): string {
+  const lines: string[] = [];
+  for (const r of results.filter((x) => x.tree.containers === 1000)) {
+    const c = median(r.c);
+    const s = median(r.direct.scrape);
+    const h = r.http && r.http.ms.length > 0 ? median(r.http.ms) : undefined;
+    const rss = Math.max(r.direct.memory.peakRss, r.http?.memory?.peakRss ?? 0) / 1024 / 1024;
+    const errors = errorCount(r);
+    if (errors > 0) {
+      lines.push(
+        `- **${label(r)}, 1000 containers**: **fails**: ${perScrape(errors, r)} collector errors per scrape and ${r.direct.series} series after the first collection` +
+          (r.http ? (r.http.ms.length > 0 ? '' : `; the HTTP endpoint did not answer (${r.http.failure ?? 'no response'})`) : '') +
+          '. See the errors below.',
+      );
+      continue;
+    }
+    const okTime = s <= TARGET_RATIO * c;
+    const okRss = rss < TARGET_RSS_MB;
+    lines.push(
+      `- **${label(r)}, 1000 containers**: scrape ${ms(s)} ms = ${ratio(s, c)} the C reader (${ms(c)} ms): ` +
+        `${okTime ? 'within' : '**over**'} the ${TARGET_RATIO}x target` +
+        (h !== undefined ? `; with gzip through HTTP ${ms(h)} ms = ${ratio(h, c)}` : r.http ? `; **HTTP scrape failed** (${r.http.failure ?? 'no response'})` : '') +
+        `. Peak RSS ${rss.toFixed(0)} MB: ${okRss ? 'under' : '**over**'} the ${TARGET_RSS_MB} MB target.`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function section(m: Record<string, string>, results: readonly CaseResult[], loadEnd: string): string {
+  const errNotes = results.flatMap((r) =>
+    Object.entries(r.direct.errors).map(([kind, e]) => {
+      const first = e.first.split(r.tree.root).join('ROOT').replace(/(: EMFILE: too many open files), \w+ '[^']*'$/, '$1');
+      return `- ${label(r)}, ${r.tree.containers} containers, ${kind}: ${perScrape(e.count, r)} per scrape; the first: "${first}"`;
+    }),
+  );
+  const fdNotes = results
+    .filter((r) => r.direct.fds.missing > 0 || r.direct.fds.extra > 0)
+    .map((r) =>
+      r.direct.fds.open < 0
+        ? `- ${label(r)}, ${r.tree.containers} containers: not checked, no descriptor was left to list them with.`
+        : `- ${label(r)}, ${r.tree.containers} containers: the collector held ${r.direct.fds.open} descriptors into the tree for ${r.direct.fds.listed} files it would keep open (${r.direct.fds.missing} not held, ${r.direct.fds.extra} not listed).`,
+    );
+  const checked = results.filter((r) => r.direct.fds.missing === 0 && r.direct.fds.extra === 0).map((r) => `${label(r)}-${r.tree.containers}`);
+  return [
+    MARK_START,
+    '',
+    `Written by \`npm run bench\` on ${m['date']}; do not edit by hand, run it again.`,
+    '',
+    `Machine: ${m['nproc']} CPUs (\`nproc\`), ${m['cpu']}, ${m['memory']} RAM, Linux ${m['kernel']}, Node ${m['node']}, gcc ${m['gcc']}; ` +
+      `trees on ${m['fs']} (regular files, page cache warm); open-file limit ${m['nofile']}; load average (1, 5, 15 min) ${m['load']} at the start, ${loadEnd} at the end.`,
+    '',
+    'Command: `npm run bench`',
+    '',
+    `Collectors (created as the default config enables them): ${results[0]?.direct.collectors.join(', ') ?? 'none'}.`,
+    '',
+    tables(results),
+    '',
+    `Targets at 1000 containers: a scrape within ${TARGET_RATIO}x the C reader, peak RSS under ${TARGET_RSS_MB} MB.`,
+    '',
+    verdict(results),
+    ...(errNotes.length ? ['', 'Collector errors during the run:', '', ...errNotes] : []),
+    '',
+    `Same files: where every file fits in the descriptor budget (${checked.join(', ') || 'none'}), the descriptors the collector held after its first collection were exactly the listed files it keeps open.`,
+    ...(fdNotes.length ? ['', ...fdNotes] : []),
+    '',
+    MARK_END,
+  ].join('\n');
+}
+
+function updateDocs(text: string): void {
+  let doc = existsSync(DOCS) ? readFileSync(DOCS, 'utf8') : '# Benchmarks\n';
+  const a = doc.indexOf(MARK_START);
+  const b = doc.indexOf(MARK_END);
+  if (a >= 0 && b > a) doc = doc.slice(0, a) + text + doc.slice(b + MARK_END.length);
+  else doc = `${doc.trimEnd()}\n\n## Results\n\n${text}\n`;
+  writeFileSync(DOCS, doc);
+}
+
+/** The open-file limit the agent's process gets (Node raises its soft limit to the hard one). */
+function fdLimit(): number {
+  const v = sh('sh', ['-c', 'ulimit -Hn']);
+  return v === '' || v === 'unlimited' ? Infinity : Number(v);
+}
+
+async function main(): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const m = machine();
+  const bin = compileReader();
+  const limit = fdLimit();
+  console.error(`lookout bench: layouts ${layouts.join(',')}, sizes ${sizes.join(',')}, trees in ${dir}`);
+  const results: CaseResult[] = [];
+  for (const layout of layouts) {
+    for (const n of sizes) {
+      const k = Number(env['BENCH_K'] ?? (n >= 5000 ? 7 : 15));
+      const tree = ensureTree(dir, layout, n);
+      console.error(`${layout}-${n}: ${tree.files} files (${tree.held} kept open by the collector), ${tree.generatedSeconds > 0 ? `generated in ${tree.generatedSeconds.toFixed(1)} s` : 'tree reused'}`);
+      // With the default max_open_files the collector would hold more descriptors than the
+      // process may open: measure the defaults as they are, then a budget that fits.
+      const variants: Array<number | undefined> = [undefined];
+      if (Math.min(tree.held, DEFAULT_MAX_OPEN) > limit - FD_HEADROOM) variants.push(limit - FD_HEADROOM);
+      // The raw readers once per tree; the C reader before and after the cases, so that
+      // its median sees the machine's load as the cases did.
+      const reps = n >= 5000 ? 3 : READER_REPS;
+      let t = performance.now();
+      const lap = (): string => {
+        const s = ((performance.now() - t) / 1000).toFixed(1);
+        t = performance.now();
+        return `${s} s`;
+      };
+      const c = cReader(bin, tree.listFile, 'open', reps);
+      const cKept = cReader(bin, tree.listFile, 'kept', reps);
+      const node = nodeReadLoop(tree.listFile, n >= 5000 ? 2 : reps);
+      console.error(`  raw readers measured in ${lap()}`);
+      const cases: CaseResult[] = [];
+      for (const maxOpen of variants) {
+        const direct = await runDirect(tree, k, maxOpen);
+        const name = maxOpen === undefined ? '  defaults' : `  max_open_files ${maxOpen}`;
+        const errs = Object.entries(direct.errors).map(([kind, e]) => `${kind} ${Math.round(e.count / (k + 1))}/scrape`).join(', ');
+        console.error(`${name}: scrape ${ms(median(direct.scrape))} ms (collect ${ms(median(direct.collect))}, render ${ms(median(direct.render))}, gzip ${ms(median(direct.gzip))}), peak RSS ${mb(direct.memory.peakRss)} MB, ${direct.series} series${errs ? `, errors: ${errs}` : ''} [${lap()}]`);
+        const http = withHttp ? await runHttp(tree, k, maxOpen) : undefined;
+        if (http) {
+          console.error(
+            http.ms.length > 0
+              ? `    HTTP ${ms(median(http.ms))} ms (${http.contentType}, ${http.encoding || 'identity'}), peak RSS ${http.memory ? mb(http.memory.peakRss) : '?'} MB [${lap()}]`
+              : `    HTTP failed: ${http.failure} [${lap()}]`,
+          );
+        }
+        cases.push({ tree, ...(maxOpen === undefined ? {} : { maxOpen }), k, c, cKept, node, direct, ...(http ? { http } : {}) });
+      }
+      c.push(...cReader(bin, tree.listFile, 'open', reps));
+      console.error(`  raw readers: C ${ms(median(c))} ms, C pread ${ms(median(cKept))} ms, Node readFileSync ${ms(median(node))} ms`);
+      results.push(...cases);
+    }
+  }
+  m['loadEnd'] = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const text = section(m, results, m['loadEnd']);
+  console.log(`\n${text}\n`);
+  writeFileSync(join(dir, 'results.json'), JSON.stringify({ machine: m, results }, null, 1));
+  if (writeDocs) {
+    updateDocs(text);
+    console.error(`docs/benchmarks.md updated; raw figures in ${join(dir, 'results.json')}`);
+  } else {
+    console.error(`docs/benchmarks.md not updated (partial run; BENCH_WRITE_DOCS=1 forces it); raw figures in ${join(dir, 'results.json')}`);
+  }
+  if (env['BENCH_CLEAN'] === '1') {
+    for (const layout of layouts) for (const n of sizes) rmSync(join(dir, `${layout}-${n}`), { recursive: true, force: true });
+    console.error(`trees removed from ${dir}`);
+  }
+}
+
+await main();
