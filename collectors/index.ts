@@ -12,6 +12,7 @@ import { dockerCollector } from './docker/index.js';
 import { hostCollector } from './host/index.js';
 import { kubernetesCollector } from './kubernetes/index.js';
 import { lifecycleCollector } from './lifecycle/index.js';
+import { logsCollector } from './logs/index.js';
 import { podmanCollector } from './podman/index.js';
 
 export const collectors: readonly CollectorFactory[] = registry('collector', [
@@ -21,6 +22,7 @@ export const collectors: readonly CollectorFactory[] = registry('collector', [
   crioCollector,
   kubernetesCollector,
   cgroupsCollector,
+  logsCollector,
   hostCollector,
   lifecycleCollector,
 ]);

@@ -100,6 +100,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { flag: 'root', env: 'LOOKOUT_ROOT', key: ['root'], arg: 'DIR', help: "Where the host's / is mounted (e.g. /host in a container). Default /." },
   { flag: 'state-dir', env: 'LOOKOUT_STATE_DIR', key: ['state_dir'], arg: 'DIR', help: 'Writable directory for delivery buffers and log checkpoints. Default /var/lib/lookout.' },
   { flag: 'log-level', env: 'LOOKOUT_LOG_LEVEL', key: ['log', 'level'], arg: 'LEVEL', help: 'fatal, error, warn, info (default), debug or trace.' },
+  { flag: 'log-output-file', env: 'LOOKOUT_LOG_OUTPUT_FILE', key: ['exporters', 'file', 'path'], arg: 'PATH', help: 'Write container log records as JSON lines to PATH (- for stdout); enables log collection.' },
 ];
 
 /** Expands `${VAR}` and `${VAR:-default}` in every string of a parsed YAML tree; `$${` is a literal `${`. */

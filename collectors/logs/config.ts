@@ -1,0 +1,79 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Duration } from '../../src/schema.js';
+
+export const configSchema = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: true,
+      description: 'Follow container log files. The collector stays idle unless a log destination is configured (`exporters.file`, or `--log-output-file`).',
+    }),
+    docker: Type.Boolean({ default: true, description: "Follow Docker's `json-file` logs: `<docker_data_root>/containers/<id>/<id>-json.log` and its rotated `.1`, `.2`, ... (`.N.gz` with `--log-opt compress=true`)." }),
+    docker_data_root: Type.String({ default: '/var/lib/docker', minLength: 1, description: "Docker's data root, under the host root." }),
+    cri: Type.Boolean({
+      default: true,
+      description: 'Follow CRI-format logs written by containerd and CRI-O for the kubelet: `<pods_dir>/<namespace>_<pod>_<uid>/<container>/<attempt>.log` and its rotated `<attempt>.log.<timestamp>` (and `.gz` when the kubelet compressed them).',
+    }),
+    pods_dir: Type.String({ default: '/var/log/pods', minLength: 1, description: "The kubelet's pod log directory, under the host root." }),
+    containers_dir: Type.String({
+      default: '/var/log/containers',
+      minLength: 1,
+      description: "The kubelet's `<pod>_<namespace>_<container>-<id>.log` symlinks, under the host root; they give CRI logs their container id.",
+    }),
+    watch: Type.Boolean({
+      default: true,
+      description: 'Watch the log directories (chokidar, inotify) for prompt pickup of new containers; falls back to polling when the inotify watch limit is reached. The periodic rescan runs either way.',
+    }),
+    rescan_interval: Duration('1s', 'How often the log directories are listed again, as the safety net for missed events (new containers, rotations).'),
+    poll_interval: Duration('250ms', 'How often followed files are checked for new data when no event announced it.'),
+    max_line_bytes: Type.Integer({
+      minimum: 1024,
+      default: 262144,
+      description:
+        'Longest message kept, in bytes, after partial lines are joined. A longer line is cut there, ends in ` [lookout: truncated]`, and is counted in `lookout_log_truncated_lines_total`; the rest of it is skipped without being held in memory.',
+    }),
+    partial_timeout: Duration('5s', 'A partial line (Docker\'s 16 KiB split, CRI `P`) whose continuation does not come within this long is sent as it is.'),
+    rotate_wait: Duration('5s', 'A rotated file is kept open this long after its end was reached, for lines its writer still adds before reopening.'),
+    batch_max_lines: Type.Integer({ minimum: 1, default: 2000, description: 'Most records handed to the destinations at once. A crash repeats at most one such batch.' }),
+    batch_max_bytes: Type.Integer({ minimum: 1024, default: 2097152, description: 'Most message bytes handed to the destinations at once.' }),
+    multiline_start: Type.String({
+      default: '',
+      description:
+        'Multi-line records (stack traces): a regular expression a line matches when it starts a record, e.g. `^\\S` (continuation lines are indented) or `^\\d{4}-\\d{2}-\\d{2}`; other lines are added, after a newline, to the record before them. Empty: every line is a record.',
+    }),
+    multiline_timeout: Duration('1s', 'A multi-line record is sent when the next one starts, or when no line was added to it for this long.'),
+    keep: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'When set, only lines whose message matches one of these regular expressions (JavaScript syntax) are sent; the others are counted in `lookout_log_dropped_lines_total{reason="filter"}`.',
+    }),
+    drop: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'Lines whose message matches one of these regular expressions are not sent (counted in `lookout_log_dropped_lines_total{reason="filter"}`).',
+    }),
+    redact: Type.Array(
+      Type.Object(
+        {
+          pattern: Type.String({ minLength: 1, description: 'Regular expression; every match is replaced.' }),
+          replacement: Type.String({ default: '[REDACTED]', description: 'What replaces a match; `$1` and the like refer to its groups.' }),
+        },
+        { additionalProperties: false },
+      ),
+      {
+        default: [],
+        description: 'Replacements applied to every message before it leaves the node (after keep/drop, before JSON parsing), e.g. `{pattern: "(password|token)=\\S+", replacement: "$1=[REDACTED]"}`.',
+      },
+    ),
+    parse_json: Type.Boolean({ default: false, description: 'When a message is a JSON object, send its keys as the record\'s `fields` (the message is kept as it is).' }),
+    detect_level: Type.Boolean({
+      default: false,
+      description:
+        'Give records a `level` (trace, debug, info, warn, error, fatal) from a `level`/`severity` field, a `level=...` pair, or a level word such as `ERROR` or `[warn]` near the start of the message; `lookout_log_lines_total` then counts by level too.',
+    }),
+    checkpoint_interval: Duration(
+      '1s',
+      'How often the checkpoints are written whole (fsync, rename) to `<state_dir>/logs/checkpoints.json`; between those, each delivered batch appends its offsets to a journal beside it.',
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type LogsConfig = Static<typeof configSchema>;
