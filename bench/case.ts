@@ -84,10 +84,11 @@ function memory(): Memory {
 
 /**
  * Config overrides: the agent's writable state directory beside the tree (nothing is written
- * to /var/lib/lookout), and `max_open_files` for the cgroup collector when the parent gives one.
+ * to /var/lib/lookout), and, for the `no-metadata` variant, the runtime collector off, so
+ * that the cost of naming containers can be read against the same scrape without it.
  */
-function overrides(maxOpen: string | undefined): Record<string, unknown> {
-  return { state_dir: join(dirname(root), 'state'), ...(maxOpen ? { collectors: { cgroups: { max_open_files: Number(maxOpen) } } } : {}) };
+function overrides(variant: string | undefined): Record<string, unknown> {
+  return { state_dir: join(dirname(root), 'state'), ...(variant === 'no-metadata' ? { collectors: { docker: { enabled: false } } } : {}) };
 }
 
 function send(msg: unknown): Promise<void> {
@@ -130,12 +131,12 @@ function checkFds(listFd: number): DirectResult['fds'] {
   };
 }
 
-async function direct(listFile: string, k: number, maxOpen: string | undefined): Promise<DirectResult> {
+async function direct(listFile: string, k: number, variant: string | undefined): Promise<DirectResult> {
   const types: string[] = [];
   // Opened before collecting (the collector may take every descriptor the process may open),
   // read only for the check, so that the list's strings are not part of the memory measured.
   const listFd = openSync(listFile, 'r');
-  const config = validate({ root, log: { level: 'warn' }, ...overrides(maxOpen) }, 'bench');
+  const config = validate({ root, log: { level: 'warn' }, ...overrides(variant) }, 'bench');
   const log = createLogger(config.log.level);
   // As Agent.start builds them, without the HTTP server and the agent's own metrics.
   const ctx: ComponentContext = createContext({ root: config.root, now: Date.now, log, containers: new ContainerDirectory(config.container_labels), stateDir: config.state_dir });
@@ -216,10 +217,10 @@ async function direct(listFile: string, k: number, maxOpen: string | undefined):
   return res;
 }
 
-async function http(maxOpen: string | undefined): Promise<void> {
+async function http(variant: string | undefined): Promise<void> {
   // Imported here so the direct case's memory does not include fastify.
   const { Agent } = await import('../src/agent.js');
-  const config = validate({ root, collect: { min_interval: '0s' }, log: { level: 'warn' }, ...overrides(maxOpen) }, 'bench');
+  const config = validate({ root, collect: { min_interval: '0s' }, log: { level: 'warn' }, ...overrides(variant) }, 'bench');
   // validate() refuses port 0 ("the port must be 1-65535"); Agent.start accepts it.
   config.server.listen = '127.0.0.1:0';
   const t0 = performance.now();

@@ -21,7 +21,6 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { configSchema as cgroupsSchema } from '../collectors/cgroups/config.js';
 import type { DirectResult, HttpReady, HttpStats, Memory } from './case.js';
 import { ensureTree, type Tree, type TreeLayout } from './tree.js';
 
@@ -35,10 +34,6 @@ const TARGET_RATIO = 3;
 const TARGET_RSS_MB = 120;
 const MARK_START = '<!-- bench:results:start -->';
 const MARK_END = '<!-- bench:results:end -->';
-/** The cgroup collector's default for descriptors kept open. */
-const DEFAULT_MAX_OPEN = Number(cgroupsSchema.properties.max_open_files.default);
-/** Descriptors left for everything else (sockets, logs, modules) in the max_open_files variant. */
-const FD_HEADROOM = 1024;
 
 const env = process.env;
 const sizes = env['BENCH_SIZES'] ? env['BENCH_SIZES'].split(',').map((s) => Number(s.trim())) : DEFAULT_SIZES;
@@ -121,10 +116,10 @@ function nodeReadLoop(list: string, reps: number): number[] {
   return JSON.parse(execFileSync(process.execPath, ['-e', script, list], { encoding: 'utf8' })) as number[];
 }
 
-function runDirect(tree: Tree, k: number, maxOpen: number | undefined): Promise<DirectResult> {
-  const name = `${tree.layout}-${tree.containers}${maxOpen === undefined ? '' : `-maxopen${maxOpen}`}`;
+function runDirect(tree: Tree, k: number, variant: Variant | undefined): Promise<DirectResult> {
+  const name = `${tree.layout}-${tree.containers}${variant === undefined ? '' : `-${variant}`}`;
   const execArgv = ['--expose-gc', ...(env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', join(dir, 'profiles'), '--cpu-prof-name', `${name}.cpuprofile`] : [])];
-  const args = ['direct', tree.root, tree.listFile, String(k), ...(maxOpen === undefined ? [] : [String(maxOpen)])];
+  const args = ['direct', tree.root, tree.listFile, String(k), ...(variant === undefined ? [] : [variant])];
   return new Promise((resolve, reject) => {
     const child = fork(CASE_JS, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let result: DirectResult | undefined;
@@ -180,9 +175,9 @@ function scrape(agent: HttpAgent, address: string): Promise<{ ms: number; body: 
   });
 }
 
-async function runHttp(tree: Tree, k: number, maxOpen: number | undefined): Promise<HttpResult> {
-  const args = ['http', tree.root, ...(maxOpen === undefined ? [] : [String(maxOpen)])];
-  const name = `${tree.layout}-${tree.containers}${maxOpen === undefined ? '' : `-maxopen${maxOpen}`}-http`;
+async function runHttp(tree: Tree, k: number, variant: Variant | undefined): Promise<HttpResult> {
+  const args = ['http', tree.root, ...(variant === undefined ? [] : [variant])];
+  const name = `${tree.layout}-${tree.containers}${variant === undefined ? '' : `-${variant}`}-http`;
   const execArgv = env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', join(dir, 'profiles'), '--cpu-prof-name', `${name}.cpuprofile`] : [];
   const child = fork(CASE_JS, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -228,10 +223,12 @@ async function runHttp(tree: Tree, k: number, maxOpen: number | undefined): Prom
   return res;
 }
 
+type Variant = 'no-metadata';
+
 interface CaseResult {
   tree: Tree;
-  /** max_open_files when the case overrides the default. */
-  maxOpen?: number;
+  /** The variant, when not the defaults: `no-metadata` runs without the runtime collector. */
+  variant?: Variant;
   k: number;
   c: number[];
   cKept: number[];
@@ -244,7 +241,7 @@ const mb = (b: number): string => (b / 1024 / 1024).toFixed(0);
 const kb = (b: number): string => (b / 1024).toFixed(0);
 const ms = (x: number): string => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0));
 const ratio = (a: number, b: number): string => `${(a / b).toFixed(1)}x`;
-const label = (r: CaseResult): string => (r.maxOpen === undefined ? r.tree.layout : `${r.tree.layout}, max_open_files ${r.maxOpen}`);
+const label = (r: CaseResult): string => (r.variant === undefined ? r.tree.layout : `${r.tree.layout}, without runtime metadata`);
 const errorCount = (r: CaseResult): number => Object.values(r.direct.errors).reduce((a, e) => a + e.count, 0);
 /** Errors per scrape over the warm-up and the K scrapes; some kinds happen once, at the first collection. */
 const perScrape = (count: number, r: CaseResult): string => {
@@ -377,17 +374,10 @@ function updateDocs(text: string): void {
   writeFileSync(DOCS, doc);
 }
 
-/** The open-file limit the agent's process gets (Node raises its soft limit to the hard one). */
-function fdLimit(): number {
-  const v = sh('sh', ['-c', 'ulimit -Hn']);
-  return v === '' || v === 'unlimited' ? Infinity : Number(v);
-}
-
 async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const m = machine();
   const bin = compileReader();
-  const limit = fdLimit();
   console.error(`lookout bench: layouts ${layouts.join(',')}, sizes ${sizes.join(',')}, trees in ${dir}`);
   const results: CaseResult[] = [];
   for (const layout of layouts) {
@@ -395,10 +385,9 @@ async function main(): Promise<void> {
       const k = Number(env['BENCH_K'] ?? (n >= 5000 ? 7 : 15));
       const tree = ensureTree(dir, layout, n);
       console.error(`${layout}-${n}: ${tree.files} files (${tree.held} kept open by the collector), ${tree.generatedSeconds > 0 ? `generated in ${tree.generatedSeconds.toFixed(1)} s` : 'tree reused'}`);
-      // With the default max_open_files the collector would hold more descriptors than the
-      // process may open: measure the defaults as they are, then a budget that fits.
-      const variants: Array<number | undefined> = [undefined];
-      if (Math.min(tree.held, DEFAULT_MAX_OPEN) > limit - FD_HEADROOM) variants.push(limit - FD_HEADROOM);
+      // The defaults, then the same scrape without the runtime collector: naming containers
+      // must cost next to nothing per scrape (the issue allows 10%).
+      const variants: Array<Variant | undefined> = [undefined, 'no-metadata'];
       // The raw readers once per tree; the C reader before and after the cases, so that
       // its median sees the machine's load as the cases did.
       const reps = n >= 5000 ? 3 : READER_REPS;
@@ -413,12 +402,12 @@ async function main(): Promise<void> {
       const node = nodeReadLoop(tree.listFile, n >= 5000 ? 2 : reps);
       console.error(`  raw readers measured in ${lap()}`);
       const cases: CaseResult[] = [];
-      for (const maxOpen of variants) {
-        const direct = await runDirect(tree, k, maxOpen);
-        const name = maxOpen === undefined ? '  defaults' : `  max_open_files ${maxOpen}`;
+      for (const variant of variants) {
+        const direct = await runDirect(tree, k, variant);
+        const name = variant === undefined ? '  defaults' : `  ${variant}`;
         const errs = Object.entries(direct.errors).map(([kind, e]) => `${kind} ${Math.round(e.count / (k + 1))}/scrape`).join(', ');
         console.error(`${name}: scrape ${ms(median(direct.scrape))} ms (collect ${ms(median(direct.collect))}, render ${ms(median(direct.render))}, gzip ${ms(median(direct.gzip))}), peak RSS ${mb(direct.memory.peakRss)} MB, ${direct.series} series${errs ? `, errors: ${errs}` : ''} [${lap()}]`);
-        const http = withHttp ? await runHttp(tree, k, maxOpen) : undefined;
+        const http = withHttp ? await runHttp(tree, k, variant) : undefined;
         if (http) {
           console.error(
             http.ms.length > 0
@@ -426,7 +415,7 @@ async function main(): Promise<void> {
               : `    HTTP failed: ${http.failure} [${lap()}]`,
           );
         }
-        cases.push({ tree, ...(maxOpen === undefined ? {} : { maxOpen }), k, c, cKept, node, direct, ...(http ? { http } : {}) });
+        cases.push({ tree, ...(variant === undefined ? {} : { variant }), k, c, cKept, node, direct, ...(http ? { http } : {}) });
       }
       c.push(...cReader(bin, tree.listFile, 'open', reps));
       console.error(`  raw readers: C ${ms(median(c))} ms, C pread ${ms(median(cKept))} ms, Node readFileSync ${ms(median(node))} ms`);
