@@ -114,6 +114,13 @@ describe('agent', () => {
     expect(after - before).toBe(0); // the start-up collection is younger than 10s
   });
 
+  it('bounds the series of a collection and counts what it drops', async () => {
+    const { base } = await start({ collect: { min_interval: '0s', max_series: 5 } });
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text.split("\n").filter((l) => /^(container|machine|lookout_runtime)_/.test(l))).toHaveLength(5);
+    expect(Number(/^lookout_series_dropped_total (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(10);
+  });
+
   it('fails to start with a clear error when the address is taken', async () => {
     const { agent: a } = await start();
     const config = validate({ root: hostRoot(), server: { listen: a.address } }, 'test');

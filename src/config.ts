@@ -67,6 +67,11 @@ export const configSchema = Type.Object(
     collect: Type.Object(
       {
         min_interval: Duration('1s', 'A scrape within this long of the last collection is served from it instead of collecting again (coalesces concurrent and rapid scrapes).'),
+        max_series: Type.Integer({
+          minimum: 1,
+          default: 1_000_000,
+          description: 'Most series one collection keeps (about 60 per container); past it, series are dropped and counted in `lookout_series_dropped_total`, so that no node can grow the agent\'s memory without bound.',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

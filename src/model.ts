@@ -99,12 +99,20 @@ export interface Accumulator {
 export class SnapshotBuilder implements Accumulator {
   private readonly byDef = new Map<MetricDef, Family>();
   private count = 0;
+  /** Series refused because the snapshot already held `maxSeries`. */
+  dropped = 0;
   constructor(
     readonly time: number,
     private readonly onError: (kind: string, err: unknown) => void,
+    /** A bound on the series of one snapshot, so that no node can make the agent's memory grow without end. */
+    private readonly maxSeries = Infinity,
   ) {}
 
   add(def: MetricDef, target: Labels, value: number, extra: Labels | null = null): void {
+    if (this.count >= this.maxSeries) {
+      this.dropped++;
+      return;
+    }
     let fam = this.byDef.get(def);
     if (fam === undefined) {
       fam = { def, targets: [], extras: [], values: [] };

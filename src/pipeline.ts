@@ -36,6 +36,7 @@ export class Pipeline {
     private readonly log: Logger,
     private readonly now: () => number,
     private readonly minIntervalMs: number,
+    private readonly maxSeries = Infinity,
   ) {
     this.problems = new RateLimitedLog(log, now);
   }
@@ -62,7 +63,7 @@ export class Pipeline {
     const builder = new SnapshotBuilder(time, (kind, err) => {
       this.self.collectorErrors.inc({ collector: current, kind });
       this.problems.warn(`${current}/${kind}`, { collector: current, kind, ...describe(err) }, 'collection problem (counted in lookout_collector_errors_total)');
-    });
+    }, this.maxSeries);
     for (const { type, collector } of this.collectors) {
       current = type;
       const t0 = performance.now();
@@ -74,6 +75,10 @@ export class Pipeline {
       this.self.collectorDuration.set({ collector: type }, (performance.now() - t0) / 1000);
     }
     const snap = builder.build(this.catalogue);
+    if (builder.dropped > 0) {
+      this.self.seriesDropped.inc(builder.dropped);
+      this.problems.warn('max_series', { max_series: this.maxSeries, dropped: builder.dropped }, 'collection reached collect.max_series: series dropped (counted in lookout_series_dropped_total)');
+    }
     this.self.collectionDuration.set((performance.now() - started) / 1000);
     this.self.collections.inc();
     this.self.series.set(snap.seriesCount);

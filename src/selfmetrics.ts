@@ -35,6 +35,11 @@ export class SelfMetrics {
     help: 'Series in the last snapshot, before the agent\'s own metrics.',
     registers: [this.registry],
   });
+  readonly seriesDropped = new Counter({
+    name: 'lookout_series_dropped_total',
+    help: 'Series left out of collections because a snapshot reached collect.max_series.',
+    registers: [this.registry],
+  });
   readonly lastCollection = new Gauge({
     name: 'lookout_last_collection_timestamp_seconds',
     help: 'When the last collection started, since the Unix epoch, in seconds.',
