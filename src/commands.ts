@@ -55,10 +55,19 @@ export function parseCli(argv: readonly string[]): Parsed {
   return { command: positionals[0] ?? 'help', flags, help: values['help'] === true, version: values['version'] === true };
 }
 
-async function run(config: Config): Promise<void> {
-  const log = createLogger(config.log.level);
-  const agent = await Agent.start(config, { log });
+/**
+ * Runs the agent until SIGTERM or SIGINT. SIGHUP reloads the configuration from the same
+ * file, environment and flags: a configuration that does not validate is rejected with its
+ * errors in the log and the running agent keeps its own; a valid, different one replaces the
+ * agent (stopped in order, so exporters flush, log checkpoints are saved and on-disk buffers
+ * are taken up by the new one).
+ */
+async function run(config: Config, reload: () => Config): Promise<void> {
+  let log = createLogger(config.log.level);
+  let current = config;
+  let agent = await Agent.start(config, { log });
   let signals = 0;
+  let reloading: Promise<void> = Promise.resolve();
   const onSignal = (sig: NodeJS.Signals): void => {
     signals++;
     if (signals > 1) {
@@ -66,10 +75,37 @@ async function run(config: Config): Promise<void> {
       process.exit(130);
     }
     log.info({ signal: sig }, 'stopping');
-    void agent.stop().then(() => process.exit(0));
+    void reloading.then(() => agent.stop()).then(() => process.exit(0));
+  };
+  const onHup = (): void => {
+    reloading = reloading.then(async () => {
+      if (signals > 0) return;
+      let next: Config;
+      try {
+        next = reload();
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'SIGHUP: new configuration rejected; keeping the running one');
+        return;
+      }
+      if (JSON.stringify(next) === JSON.stringify(current)) {
+        log.info('SIGHUP: configuration unchanged');
+        return;
+      }
+      log.info('SIGHUP: configuration changed; restarting the agent with it');
+      await agent.stop();
+      try {
+        log = createLogger(next.log.level);
+        agent = await Agent.start(next, { log });
+        current = next;
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'SIGHUP: the new configuration failed to start; going back to the previous one');
+        agent = await Agent.start(current, { log });
+      }
+    });
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onHup);
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -104,7 +140,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   try {
-    await run(loaded.config);
+    await run(loaded.config, () => loadConfig({ flags: cli.flags, env: process.env }).config);
   } catch (err) {
     const code = err instanceof LookoutError ? `${err.code}: ` : '';
     process.stderr.write(`lookout: ${code}${(err as Error).message}\n`);

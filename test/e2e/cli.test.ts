@@ -213,4 +213,31 @@ describe('the lookout CLI', () => {
     expect(log).toContain('second signal: exiting now');
     expect(log).not.toContain('lookout stopped');
   }, 30_000);
+
+  it('SIGHUP reloads the configuration, and rejects a bad one while the agent keeps running', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lookout-hup-'));
+    const file = join(dir, 'lookout.yaml');
+    writeFileSync(file, 'exporters:\n  prometheus:\n    path: /metrics\n');
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const p = startCli(['run', '--listen', `127.0.0.1:${port}`, '--config', file, '--state-dir', join(dir, 'state'), '--log-level', 'info']);
+    const status = (path: string): Promise<number | undefined> => fetch(`${url}${path}`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => undefined);
+    await waitFor('ready', async () => ((await status('/readyz')) === 200 ? true : undefined), 15_000);
+    expect(await status('/metrics')).toBe(200);
+
+    writeFileSync(file, 'exporters:\n  prometheus:\n    path: /custom\n');
+    p.child.kill('SIGHUP');
+    await waitFor('the new path', async () => ((await status('/custom')) === 200 ? true : undefined), 15_000);
+    expect(await status('/metrics')).toBe(404);
+
+    writeFileSync(file, 'exporters:\n  prometheus:\n    pth: /oops\n');
+    p.child.kill('SIGHUP');
+    await waitFor('the rejection in the log', () => (p.stderr().includes('new configuration rejected') ? true : undefined), 10_000);
+    expect(p.stderr()).toContain('exporters.prometheus.pth');
+    expect(await status('/custom')).toBe(200);
+
+    p.child.kill('SIGTERM');
+    expect((await p.exited).code).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
 });
