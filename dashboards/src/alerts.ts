@@ -4,13 +4,8 @@
  * every alert, `for:` against noise, and one selector (default `job="lookout"`) that every
  * expression uses, so that pointing them at another job is one setting.
  *
- * TODO(exporters, logs): alerts to add when the agent exports the metrics they need (no rule
- * may query a metric that does not exist yet; it could never fire). The exporter metrics are
- * being added to src/selfmetrics.ts as this is written:
- *   - LookoutExporterDropping (warning, for 10m):
- *       sum by (job, instance, exporter, reason) (rate(lookout_exporter_dropped_total[5m])) > 0
- *   - LookoutExporterNotDelivering (warning, for 15m):
- *       time() - lookout_exporter_last_success_timestamp_seconds > 900 and lookout_exporter_queue_items > 0
+ * TODO(logs): alerts to add on the log metrics (lookout_log_lag_seconds, per-level line
+ * counters) now that they exist:
  *   - LookoutLogShippingLagging (warning, for 15m): log lag (metric to be designed) > 300 s
  *   - LookoutContainerLogErrorsHigh (info, for 15m): error-level log lines per container per second
  * Each with unit tests in alerts/tests/, firing and not firing.
@@ -235,6 +230,24 @@ sum by (job, instance) (rate(lookout_collections_total{${s}}[10m]))
       `avg_over_time(lookout_collection_duration_seconds{${s}}[10m]) > ${LIMITS.collectionSeconds}`,
       'lookout on {{ $labels.instance }} collects slowly.',
       `Collections of lookout on {{ $labels.instance }} took {{ $value | humanizeDuration }} on average over 10 minutes (above ${LIMITS.collectionSeconds}s for 15 minutes). Collections run when Prometheus scrapes, so scrapes risk timing out. Check the node's load, the number of containers (lookout_series) and lookout_collector_duration_seconds for the slow collector.`,
+    ),
+    rule(
+      cfg,
+      'LookoutExporterDropping',
+      'warning',
+      '10m',
+      `sum by (job, instance, exporter, reason) (rate(lookout_exporter_dropped_total{${s}}[5m])) > 0`,
+      'lookout on {{ $labels.instance }} drops data for {{ $labels.exporter }}.',
+      'The {{ $labels.exporter }} exporter of lookout on {{ $labels.instance }} drops {{ $value | humanize }} samples or records per second ({{ $labels.reason }}): its destination is down or too slow for the queue. Check lookout_exporter_retries_total and the agent\'s log for the destination\'s errors; raise max_buffer_bytes or use buffer: disk to ride out longer outages.',
+    ),
+    rule(
+      cfg,
+      'LookoutExporterNotDelivering',
+      'warning',
+      '15m',
+      `(time() - lookout_exporter_last_success_timestamp_seconds{${s}} > 900) and (lookout_exporter_queue_items{${s}} > 0)`,
+      'lookout on {{ $labels.instance }} has not delivered to {{ $labels.exporter }} for 15 minutes.',
+      'The {{ $labels.exporter }} exporter of lookout on {{ $labels.instance }} last delivered {{ $value | humanizeDuration }} ago while data waits in its queue. The agent\'s log names the destination\'s errors (rejections are counted in lookout_exporter_failed_total, retries in lookout_exporter_retries_total).',
     ),
   ];
 
