@@ -187,7 +187,8 @@ export function validate(raw: unknown, origin: string): Config {
   const withDefaults = Value.Default(configSchema, Value.Clone(raw ?? {}));
   const problems: string[] = [];
   for (const e of Value.Errors(configSchema, withDefaults)) {
-    const key = e.path.slice(1).replace(/\//g, '.');
+    // A JSON pointer: `/` separates keys, `~1` and `~0` stand for `/` and `~` inside one.
+    const key = e.path.slice(1).split('/').map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
     if (e.message === 'Unexpected property') {
       const allowed = Object.keys((e.schema as TObject).properties ?? {});
       const patterns = Object.keys((e.schema as { patternProperties?: Record<string, unknown> }).patternProperties ?? {});

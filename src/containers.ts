@@ -178,3 +178,15 @@ export class ContainerDirectory {
     return Math.max(e.kernelOomKills + finalKill, e.runtimeOomEvents);
   }
 }
+
+/**
+ * The string-valued entries of a JSON object (runtime labels, annotations), in an object
+ * without a prototype so that any key, `__proto__` included, is kept as a label.
+ */
+export function stringMap(v: unknown): Record<string, string> {
+  const out = Object.create(null) as Record<string, string>;
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
+  }
+  return out;
+}

@@ -6,7 +6,8 @@
  */
 import type { ContainerMeta } from '../../src/containers.js';
 import { LookoutError } from '../../src/errors.js';
-import { runcCgroupPath, str, stringMap } from '../kubernetes/cri.js';
+import { runcCgroupPath, str } from '../kubernetes/cri.js';
+import { stringMap } from '../../src/containers.js';
 
 /** The CRI plugin's annotation keys. */
 export const CRI = {

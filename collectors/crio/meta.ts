@@ -17,7 +17,8 @@
  */
 import type { ContainerMeta } from '../../src/containers.js';
 import { LookoutError } from '../../src/errors.js';
-import { expandSlice, runcCgroupPath, str, stringMap } from '../kubernetes/cri.js';
+import { expandSlice, runcCgroupPath, str } from '../kubernetes/cri.js';
+import { stringMap } from '../../src/containers.js';
 
 /** CRI-O's spec annotations (pkg/annotations, internal/annotations). */
 export const CRIO = {

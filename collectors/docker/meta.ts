@@ -4,7 +4,7 @@
  * Both have the same shape for what lookout reads (Name, Config.Image, Config.Labels, Image,
  * RestartCount, State), so one parser serves both.
  */
-import type { ContainerMeta, Runtime } from '../../src/containers.js';
+import { type ContainerMeta, type Runtime, stringMap } from '../../src/containers.js';
 import { LookoutError } from '../../src/errors.js';
 
 interface StateDoc {
@@ -69,11 +69,7 @@ export function parseContainer(doc: unknown, runtime: Runtime, what: string): Co
     throw new LookoutError('LOOKOUT_ERR_METADATA', `${what}: not a Docker container document (no Name)`);
   }
   const d = doc as ContainerDoc;
-  const labels: Record<string, string> = {};
-  const raw = d.Config?.Labels;
-  if (typeof raw === 'object' && raw !== null) {
-    for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') labels[k] = v;
-  }
+  const labels = stringMap(d.Config?.Labels);
   const s = d.State ?? {};
   const pid = num(s.Pid);
   return {

@@ -47,8 +47,9 @@ export function parseCpuinfo(text: string): CpuInfo {
 /** MemTotal in bytes. */
 export function parseMeminfo(text: string): number {
   const m = /^MemTotal:\s+(\d+) kB$/m.exec(text);
-  if (!m) throw new LookoutError('LOOKOUT_ERR_HOST', 'no "MemTotal: N kB" line in /proc/meminfo');
-  return Number(m[1]) * 1024;
+  const bytes = m ? Number(m[1]) * 1024 : NaN;
+  if (!Number.isSafeInteger(bytes)) throw new LookoutError('LOOKOUT_ERR_HOST', 'no "MemTotal: N kB" line with a plausible N in /proc/meminfo');
+  return bytes;
 }
 
 class HostCollector implements Collector {

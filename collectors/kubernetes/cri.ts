@@ -59,13 +59,6 @@ export function str(v: unknown): string | undefined {
 }
 
 /** The string values of a JSON object (annotations, labels); {} for anything else. */
-export function stringMap(v: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
-    for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
-  }
-  return out;
-}
 
 /** A file's version for change detection: a partly written file read mid-write has another size. */
 export function fileVersion(st: { mtimeMs: number; size: number }): string {
