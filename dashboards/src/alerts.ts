@@ -4,9 +4,7 @@
  * every alert, `for:` against noise, and one selector (default `job="lookout"`) that every
  * expression uses, so that pointing them at another job is one setting.
  *
- * TODO(logs): alerts to add on the log metrics (lookout_log_lag_seconds, per-level line
- * counters) now that they exist:
- *   - LookoutLogShippingLagging (warning, for 15m): log lag (metric to be designed) > 300 s
+ * TODO(logs): an alert on the per-level line counters once level detection is on by default:
  *   - LookoutContainerLogErrorsHigh (info, for 15m): error-level log lines per container per second
  * Each with unit tests in alerts/tests/, firing and not firing.
  */
@@ -248,6 +246,15 @@ sum by (job, instance) (rate(lookout_collections_total{${s}}[10m]))
       `(time() - lookout_exporter_last_success_timestamp_seconds{${s}} > 900) and (lookout_exporter_queue_items{${s}} > 0)`,
       'lookout on {{ $labels.instance }} has not delivered to {{ $labels.exporter }} for 15 minutes.',
       'The {{ $labels.exporter }} exporter of lookout on {{ $labels.instance }} last delivered {{ $value | humanizeDuration }} ago while data waits in its queue. The agent\'s log names the destination\'s errors (rejections are counted in lookout_exporter_failed_total, retries in lookout_exporter_retries_total).',
+    ),
+    rule(
+      cfg,
+      'LookoutLogShippingLagging',
+      'warning',
+      '15m',
+      `max by (job, instance, name, namespace, pod, container) (lookout_log_lag_seconds{${s}}) > 300`,
+      `Logs of ${WHO} on {{ $labels.instance }} are shipped late.`,
+      `The log records of ${WHO} that lookout on {{ $labels.instance }} delivered last are {{ $value | humanizeDuration }} old while more wait in its files: the log destinations are slow or down. Check lookout_exporter_queue_items, lookout_log_lag_bytes and the agent's log.`,
     ),
   ];
 
