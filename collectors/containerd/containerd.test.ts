@@ -274,7 +274,7 @@ describe('containerd collector', () => {
     const root2 = copyRoot(null);
     const forced = setup(root2, config({ enabled: true }));
     await forced.collector.start(new AbortController().signal);
-    expect(forced.logs.some((l) => l.level === 40 && /does not exist/.test(l.msg))).toBe(true);
+    expect(forced.logs.some((l) => l.level === 40 && /enabled but none of its paths exists/.test(l.msg))).toBe(true);
     cpSync(join(TD, 'systemd', 'root'), root2, { recursive: true });
     await forced.collect(5000);
     expect(forced.dir.get(SYSTEMD.app)?.container).toBe('app');

@@ -10,12 +10,11 @@
  * most once per `refresh_interval`, from collect(); only config.json files whose mtime or
  * size changed are parsed again. No containerd API is called.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Collector, CollectorFactory, ComponentContext } from '../../src/component.js';
+import type { CollectorFactory, ComponentContext } from '../../src/component.js';
 import { isVanished } from '../../src/errors.js';
-import type { Accumulator } from '../../src/model.js';
-import { parseDuration } from '../../src/schema.js';
+import { listDir, type Located, RefreshingCollector, type Report } from '../../src/refresh.js';
 import { fileVersion } from '../kubernetes/cri.js';
 import { hostPath } from '../../src/hostpath.js';
 import { configSchema, type ContainerdConfig } from './config.js';
@@ -28,55 +27,31 @@ interface Bundle {
   pid?: number;
 }
 
-export class ContainerdCollector implements Collector {
-  private active = false;
+export class ContainerdCollector extends RefreshingCollector {
   private stateDir = '';
-  private lastRefresh = 0;
-  private readonly refreshMs: number;
   private readonly exclude: ReadonlySet<string>;
   private readonly bundles = new Map<string, Bundle>();
-  /** Errors met in start(), reported in the first collection. */
-  private readonly startErrors: unknown[] = [];
 
   constructor(
     private readonly config: ContainerdConfig,
-    private readonly ctx: ComponentContext,
+    ctx: ComponentContext,
   ) {
-    this.refreshMs = parseDuration(config.refresh_interval);
+    super('containerd', config.enabled, config.refresh_interval, ctx);
     this.exclude = new Set(config.exclude_namespaces);
   }
 
-  async start(): Promise<void> {
-    if (this.config.enabled === false) return;
+  protected locate(): Located {
     this.stateDir = hostPath(this.ctx.root, this.config.state_dir);
-    const present = existsSync(this.stateDir);
-    this.active = this.config.enabled === true || present;
-    if (!this.active) return;
-    if (!present) this.ctx.log.warn({ state_dir: this.stateDir }, 'containerd enabled but its task state directory does not exist; waiting for it');
-    this.refresh((err) => this.startErrors.push(err));
-    this.lastRefresh = this.ctx.now();
-  }
-
-  async collect(acc: Accumulator): Promise<void> {
-    if (!this.active) return;
-    for (const err of this.startErrors.splice(0)) acc.error('metadata', err);
-    if (acc.time - this.lastRefresh >= this.refreshMs) {
-      this.lastRefresh = acc.time;
-      this.refresh((err) => acc.error('metadata', err));
-    }
-  }
-
-  async shutdown(): Promise<void> {
-    this.active = false;
+    return { present: existsSync(this.stateDir), paths: { state_dir: this.stateDir } };
   }
 
   /** Lists the bundles, parses new or changed ones, forgets the ones that went away. */
-  private refresh(report: (err: unknown) => void): void {
+  protected refresh(report: Report): void {
     const dir = this.ctx.containers;
     const live = new Set<string>();
-    for (const ns of this.list(this.stateDir, report)) {
+    for (const ns of listDir(this.stateDir, report)) {
       if (this.exclude.has(ns)) continue;
-      for (const id of this.list(join(this.stateDir, ns), report)) {
+      for (const id of listDir(join(this.stateDir, ns), report)) {
         const bundle = join(this.stateDir, ns, id);
         let version: string;
         try {
@@ -114,15 +89,6 @@ export class ContainerdCollector implements Collector {
       if (live.has(id)) continue;
       this.bundles.delete(id);
       if (dir.get(id)?.runtime === 'containerd') dir.remove(id);
-    }
-  }
-
-  private list(path: string, report: (err: unknown) => void): string[] {
-    try {
-      return readdirSync(path);
-    } catch (err) {
-      if (!isVanished(err)) report(err);
-      return [];
     }
   }
 }

@@ -329,7 +329,7 @@ describe('CRI-O collector', () => {
     const root2 = hostRoot(null);
     const forced = setup(root2, config({ enabled: true }));
     await forced.collector.start(new AbortController().signal);
-    expect(forced.logs.some((l) => l.level === 40 && /neither its socket nor its storage/.test(l.msg))).toBe(true);
+    expect(forced.logs.some((l) => l.level === 40 && /enabled but none of its paths exists/.test(l.msg))).toBe(true);
     expect(connected(await forced.collect())).toBe(0);
     cpSync(join(TD, 'systemd', 'root'), root2, { recursive: true });
     await serve(root2, 'systemd');

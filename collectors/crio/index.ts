@@ -9,12 +9,12 @@
  * agent makes no request to CRI-O at all. A container is forgotten when its storage
  * directory goes (CRI-O removed it).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Collector, CollectorFactory, ComponentContext } from '../../src/component.js';
+import type { CollectorFactory, ComponentContext } from '../../src/component.js';
 import { isVanished } from '../../src/errors.js';
 import { type Accumulator, Labels } from '../../src/model.js';
-import { parseDuration } from '../../src/schema.js';
+import { listDir, type Located, RefreshingCollector, type Report } from '../../src/refresh.js';
 import { M as ENGINE } from '../docker/index.js';
 import { fileVersion } from '../kubernetes/cri.js';
 import { hostPath } from '../../src/hostpath.js';
@@ -36,43 +36,33 @@ interface Known {
   pidTries: number;
 }
 
-export class CrioCollector implements Collector {
-  private active = false;
+export class CrioCollector extends RefreshingCollector {
   private client = new CrioClient('');
   private containersDir = '';
   private connected = false;
   private driver: string | undefined;
-  private lastRefresh = 0;
-  private readonly refreshMs: number;
   private readonly known = new Map<string, Known>();
   /** CRI-O containers to ask the socket about. */
   private readonly pending = new Set<string>();
   private fetching: Promise<void> | undefined;
   private readonly stop = new AbortController();
-  /** Errors met outside a collection (start, background requests), reported in the next one. */
-  private readonly errors: unknown[] = [];
   private readonly label = new Labels([['runtime', 'crio']]);
 
   constructor(
     private readonly config: CrioConfig,
-    private readonly ctx: ComponentContext,
+    ctx: ComponentContext,
   ) {
-    this.refreshMs = parseDuration(config.refresh_interval);
+    super('crio', config.enabled, config.refresh_interval, ctx);
   }
 
-  async start(): Promise<void> {
-    if (this.config.enabled === false) return;
+  protected locate(): Located {
     this.client = new CrioClient(hostPath(this.ctx.root, this.config.socket));
     this.containersDir = join(hostPath(this.ctx.root, this.config.storage_root), 'overlay-containers');
-    const present = existsSync(this.client.socketPath) || existsSync(this.containersDir);
-    this.active = this.config.enabled === true || present;
-    if (!this.active) return;
-    if (!present) {
-      this.ctx.log.warn({ socket: this.client.socketPath, storage: this.containersDir }, 'crio enabled but neither its socket nor its storage directory exists; waiting for them');
-    }
-    this.refresh((err) => this.errors.push(err));
-    this.lastRefresh = this.ctx.now();
-    this.fetchInBackground();
+    return { present: existsSync(this.client.socketPath) || existsSync(this.containersDir), paths: { socket: this.client.socketPath, storage: this.containersDir } };
+  }
+
+  override async start(): Promise<void> {
+    await super.start();
     if (this.fetching !== undefined) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([this.fetching, new Promise<void>((resolve) => (timer = setTimeout(resolve, FIRST_WAIT_MS)))]);
@@ -80,32 +70,21 @@ export class CrioCollector implements Collector {
     }
   }
 
-  async collect(acc: Accumulator): Promise<void> {
-    if (!this.active) return;
-    for (const err of this.errors.splice(0)) acc.error('metadata', err);
-    if (acc.time - this.lastRefresh >= this.refreshMs) {
-      this.lastRefresh = acc.time;
-      this.refresh((err) => acc.error('metadata', err));
-      this.fetchInBackground();
-    }
-    acc.add(ENGINE.connected, Labels.EMPTY, this.connected ? 1 : 0, this.label);
+  override async collect(acc: Accumulator): Promise<void> {
+    await super.collect(acc);
+    if (this.active) acc.add(ENGINE.connected, Labels.EMPTY, this.connected ? 1 : 0, this.label);
   }
 
-  async shutdown(): Promise<void> {
-    this.active = false;
+  override async shutdown(): Promise<void> {
+    await super.shutdown();
     this.stop.abort();
     await this.fetching;
   }
 
   /** Lists the storage's containers, parses new or changed specs, forgets removed containers. */
-  private refresh(report: (err: unknown) => void): void {
+  protected refresh(report: Report): void {
     const dir = this.ctx.containers;
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(this.containersDir);
-    } catch (err) {
-      if (!isVanished(err)) report(err);
-    }
+    const entries = listDir(this.containersDir, report);
     const live = new Set<string>();
     for (const id of entries) {
       if (!ID.test(id)) continue; // containers.json, containers.lock
@@ -141,7 +120,7 @@ export class CrioCollector implements Collector {
   }
 
   /** Starts a round of requests unless one runs, there is nothing to ask, or no socket. */
-  private fetchInBackground(): void {
+  protected override afterRefresh(): void {
     if (this.fetching !== undefined || this.stop.signal.aborted) return;
     if (!existsSync(this.client.socketPath)) {
       // CRI-O removes its socket when it stops.

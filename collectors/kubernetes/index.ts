@@ -13,13 +13,12 @@
  * Both directories are listed at start and at most once per `refresh_interval`; only new
  * symlinks are read.
  */
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Collector, CollectorFactory, ComponentContext } from '../../src/component.js';
+import type { CollectorFactory, ComponentContext } from '../../src/component.js';
 import type { ContainerMeta } from '../../src/containers.js';
 import { errnoCode, isVanished } from '../../src/errors.js';
-import type { Accumulator } from '../../src/model.js';
-import { parseDuration } from '../../src/schema.js';
+import { listDir, type Located, RefreshingCollector, type Report } from '../../src/refresh.js';
 import { configSchema, type KubernetesConfig } from './config.js';
 import { hostPath } from '../../src/hostpath.js';
 import { type LinkName, type LogTarget, parseLinkName, parseLinkTarget, parsePodDir, type PodDir } from './logs.js';
@@ -30,52 +29,29 @@ interface Link {
   readonly target?: LogTarget;
 }
 
-export class KubernetesCollector implements Collector {
-  private active = false;
+export class KubernetesCollector extends RefreshingCollector {
   private podsDir = '';
   private linksDir = '';
-  private lastRefresh = 0;
-  private readonly refreshMs: number;
   /** By symlink file name; null for a name that is not a kubelet symlink. */
   private readonly links = new Map<string, Link | null>();
   /** What was last written to the directory, by key (container id or pod UID). */
   private readonly written = new Map<string, string>();
-  private readonly startErrors: unknown[] = [];
 
   constructor(
     private readonly config: KubernetesConfig,
-    private readonly ctx: ComponentContext,
+    ctx: ComponentContext,
   ) {
-    this.refreshMs = parseDuration(config.refresh_interval);
+    super('kubernetes', config.enabled, config.refresh_interval, ctx);
   }
 
-  async start(): Promise<void> {
-    if (this.config.enabled === false) return;
+  protected locate(): Located {
     this.podsDir = hostPath(this.ctx.root, this.config.pod_logs_dir);
     this.linksDir = hostPath(this.ctx.root, this.config.container_logs_dir);
-    const present = existsSync(this.podsDir) || existsSync(this.linksDir);
-    this.active = this.config.enabled === true || present;
-    if (!this.active) return;
-    if (!present) this.ctx.log.warn({ pod_logs_dir: this.podsDir, container_logs_dir: this.linksDir }, 'kubernetes enabled but the kubelet log directories do not exist; waiting for them');
-    this.refresh((err) => this.startErrors.push(err));
-    this.lastRefresh = this.ctx.now();
+    return { present: existsSync(this.podsDir) || existsSync(this.linksDir), paths: { pod_logs_dir: this.podsDir, container_logs_dir: this.linksDir } };
   }
 
-  async collect(acc: Accumulator): Promise<void> {
-    if (!this.active) return;
-    for (const err of this.startErrors.splice(0)) acc.error('metadata', err);
-    if (acc.time - this.lastRefresh >= this.refreshMs) {
-      this.lastRefresh = acc.time;
-      this.refresh((err) => acc.error('metadata', err));
-    }
-  }
-
-  async shutdown(): Promise<void> {
-    this.active = false;
-  }
-
-  private refresh(report: (err: unknown) => void): void {
-    const names = new Set(this.list(this.linksDir, report));
+  protected refresh(report: Report): void {
+    const names = new Set(listDir(this.linksDir, report));
     for (const name of names) {
       if (this.links.has(name)) continue;
       const link = this.readLink(name, report);
@@ -85,7 +61,7 @@ export class KubernetesCollector implements Collector {
 
     const pods: PodDir[] = [];
     const uidByPod = new Map<string, string | null>();
-    for (const entry of this.list(this.podsDir, report)) {
+    for (const entry of listDir(this.podsDir, report)) {
       const p = parsePodDir(entry);
       if (p === undefined) continue;
       pods.push(p);
@@ -130,7 +106,7 @@ export class KubernetesCollector implements Collector {
   }
 
   /** Undefined when the symlink vanished meanwhile: it is looked at again if it comes back. */
-  private readLink(file: string, report: (err: unknown) => void): Link | null | undefined {
+  private readLink(file: string, report: Report): Link | null | undefined {
     const name = parseLinkName(file);
     if (name === undefined) return null;
     try {
@@ -141,15 +117,6 @@ export class KubernetesCollector implements Collector {
       // A regular file where the kubelet puts symlinks: its name is all there is.
       if (errnoCode(err) !== 'EINVAL') report(err);
       return { name };
-    }
-  }
-
-  private list(path: string, report: (err: unknown) => void): string[] {
-    try {
-      return readdirSync(path);
-    } catch (err) {
-      if (!isVanished(err)) report(err);
-      return [];
     }
   }
 }

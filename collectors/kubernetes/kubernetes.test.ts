@@ -181,7 +181,7 @@ describe('kubernetes collector', () => {
     const root2 = tmpRoot();
     const forced = setup(root2, config({ enabled: true, pod_logs_dir: '/srv/kubelet/pods' }));
     await forced.collector.start(new AbortController().signal);
-    expect(forced.logs.some((l) => l.level === 40 && /do not exist/.test(l.msg))).toBe(true);
+    expect(forced.logs.some((l) => l.level === 40 && /enabled but none of its paths exists/.test(l.msg))).toBe(true);
     cpSync(NODE, root2, { recursive: true, verbatimSymlinks: true });
     await forced.collect();
     expect(forced.dir.get(WEB.app)).toMatchObject({ container: 'app', podUid: WEB.uid });
