@@ -1,20 +1,15 @@
-import { createContext } from '../../src/context.js';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ComponentContext } from '../../src/component.js';
-import { ContainerDirectory } from '../../src/containers.js';
-import { SnapshotBuilder } from '../../src/model.js';
 import { classify } from '../cgroups/discover.js';
 import { expandSlice, runcCgroupPath } from '../kubernetes/cri.js';
 import { hostPath } from '../../src/hostpath.js';
 import { configSchema, type ContainerdConfig } from './config.js';
 import { containerdCollector } from './index.js';
 import { parseBundle } from './meta.js';
+import { type Cleanups, harness, tmpRoot } from '../../test/helpers/collector.js';
 
 const TD = fileURLToPath(new URL('./testdata/', import.meta.url));
 const TASKS = 'run/containerd/io.containerd.runtime.v2.task';
@@ -34,36 +29,23 @@ const CGROUPFS = {
 };
 const MOBY = '1ce7e140a0797ed74bda69475ef4049db6b3f040e0cc091fcf5277c931e7df90';
 
-const cleanups: Array<() => Promise<void> | void> = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
 /** A private copy of a fixture root, to change as a node would. */
-function copyRoot(name: 'systemd' | 'cgroupfs' | null): string {
-  const root = mkdtempSync(join(tmpdir(), 'lookout-containerd-'));
-  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-  if (name !== null) cpSync(join(TD, name, 'root'), root, { recursive: true, verbatimSymlinks: true });
-  return root;
-}
+const copyRoot = (name: 'systemd' | 'cgroupfs' | null): string => tmpRoot(cleanups, 'containerd', ...(name === null ? [] : [join(TD, name, 'root')]));
 
 const config = (over: Partial<ContainerdConfig> = {}): ContainerdConfig => ({ ...(Value.Default(configSchema, {}) as ContainerdConfig), ...over });
 
+/** Collects with metadata only: a metadata collector adds no series. */
 function setup(root: string, cfg: ContainerdConfig = config()) {
-  let clock = 1_800_000_000_000;
-  const logs: Array<{ level: number; msg: string }> = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => logs.push(JSON.parse(s) as { level: number; msg: string }) });
-  const ctx: ComponentContext = createContext({ root, now: () => clock, log, containers: new ContainerDirectory() });
-  const collector = containerdCollector.create(cfg, ctx);
-  cleanups.push(() => collector.shutdown());
-  const errors: Array<{ kind: string; err: unknown }> = [];
-  const collect = async (advanceMs = 1000): Promise<void> => {
-    clock += advanceMs;
-    const b = new SnapshotBuilder(clock, (kind, err) => errors.push({ kind, err }));
-    await collector.collect(b);
-    expect(b.build().seriesCount).toBe(0);
+  const h = harness(containerdCollector, cfg, root, cleanups);
+  const collect = async (advanceMs?: number): Promise<void> => {
+    expect((await h.collect(advanceMs)).seriesCount).toBe(0);
   };
-  return { ctx, dir: ctx.containers, collector, collect, errors, logs };
+  return { ...h, collect };
 }
 
 describe('containerd bundle parsing', () => {

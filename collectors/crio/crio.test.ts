@@ -1,18 +1,14 @@
-import { createContext } from '../../src/context.js';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ComponentContext } from '../../src/component.js';
-import { ContainerDirectory } from '../../src/containers.js';
-import { type Family, type Snapshot, SnapshotBuilder } from '../../src/model.js';
+import { type Family, type Snapshot } from '../../src/model.js';
 import { classify } from '../cgroups/discover.js';
 import { configSchema, type CrioConfig } from './config.js';
 import { crioCollector } from './index.js';
+import { type Cleanups, harness, tmpRoot } from '../../test/helpers/collector.js';
 import { crioCgroupPath, parseContainerInfo, parseUserdataConfig } from './meta.js';
 
 const TD = fileURLToPath(new URL('./testdata/', import.meta.url));
@@ -82,16 +78,14 @@ class FakeCrio {
   }
 }
 
-const cleanups: Array<() => Promise<void> | void> = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
 /** A private copy of a fixture node, with the host's `/var/run -> /run`. */
 function hostRoot(node: 'systemd' | 'cgroupfs' | null): string {
-  const root = mkdtempSync(join(tmpdir(), 'lookout-crio-'));
-  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-  if (node !== null) cpSync(join(TD, node, 'root'), root, { recursive: true });
+  const root = tmpRoot(cleanups, 'crio', ...(node === null ? [] : [join(TD, node, 'root')]));
   mkdirSync(join(root, 'run'), { recursive: true });
   mkdirSync(join(root, 'var'), { recursive: true });
   symlinkSync('/run', join(root, 'var/run'));
@@ -108,20 +102,7 @@ async function serve(root: string, node: 'systemd' | 'cgroupfs'): Promise<FakeCr
 const config = (over: Partial<CrioConfig> = {}): CrioConfig => ({ ...(Value.Default(configSchema, {}) as CrioConfig), ...over });
 
 function setup(root: string, cfg: CrioConfig = config()) {
-  let clock = 1_800_000_000_000;
-  const logs: Array<{ level: number; msg: string }> = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => logs.push(JSON.parse(s) as { level: number; msg: string }) });
-  const ctx: ComponentContext = createContext({ root, now: () => clock, log, containers: new ContainerDirectory(['app']) });
-  const collector = crioCollector.create(cfg, ctx);
-  cleanups.push(() => collector.shutdown());
-  const errors: Array<{ kind: string; err: unknown }> = [];
-  const collect = async (advanceMs = 5000): Promise<Snapshot> => {
-    clock += advanceMs;
-    const b = new SnapshotBuilder(clock, (kind, err) => errors.push({ kind, err }));
-    await collector.collect(b);
-    return b.build();
-  };
-  return { ctx, dir: ctx.containers, collector, collect, errors, logs };
+  return harness(crioCollector, cfg, root, cleanups, { advanceMs: 5000, containerLabels: ['app'] });
 }
 
 function connected(snap: Snapshot): number | undefined {

@@ -1,19 +1,14 @@
-import { createContext } from '../../src/context.js';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ComponentContext } from '../../src/component.js';
-import { ContainerDirectory } from '../../src/containers.js';
-import { SnapshotBuilder } from '../../src/model.js';
 import { classify } from '../cgroups/discover.js';
 import { configSchema as containerdSchema, type ContainerdConfig } from '../containerd/config.js';
 import { containerdCollector } from '../containerd/index.js';
 import { configSchema, type KubernetesConfig } from './config.js';
 import { kubernetesCollector } from './index.js';
+import { type Cleanups, harness, tmpRoot as makeRoot } from '../../test/helpers/collector.js';
 import { parseLinkName, parseLinkTarget, parsePodDir } from './logs.js';
 
 const TD = fileURLToPath(new URL('./testdata/', import.meta.url));
@@ -27,37 +22,22 @@ const ETCD = { uid: '9c3f0d3b0a5e2b6f8d1c4e7a9b2d5f80', id: 'ee11dd22cc33bb44aa5
 const LINKS = 'var/log/containers';
 const PODS = 'var/log/pods';
 
-const cleanups: Array<() => Promise<void> | void> = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-function tmpRoot(...from: string[]): string {
-  const root = mkdtempSync(join(tmpdir(), 'lookout-kubernetes-'));
-  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-  for (const f of from) cpSync(f, root, { recursive: true, verbatimSymlinks: true });
-  return root;
-}
+const tmpRoot = (...from: string[]): string => makeRoot(cleanups, 'kubernetes', ...from);
 
 const config = (over: Partial<KubernetesConfig> = {}): KubernetesConfig => ({ ...(Value.Default(configSchema, {}) as KubernetesConfig), ...over });
 
+/** Collects with metadata only (this collector and the runtimes in `extra`): they add no series. */
 function setup(root: string, cfg: KubernetesConfig = config()) {
-  let clock = 1_800_000_000_000;
-  const logs: Array<{ level: number; msg: string }> = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => logs.push(JSON.parse(s) as { level: number; msg: string }) });
-  const ctx: ComponentContext = createContext({ root, now: () => clock, log, containers: new ContainerDirectory() });
-  const collector = kubernetesCollector.create(cfg, ctx);
-  cleanups.push(() => collector.shutdown());
-  const errors: Array<{ kind: string; err: unknown }> = [];
-  const extra: Array<{ collect: (acc: SnapshotBuilder) => Promise<void> }> = [];
-  const collect = async (advanceMs = 5000): Promise<void> => {
-    clock += advanceMs;
-    const b = new SnapshotBuilder(clock, (kind, err) => errors.push({ kind, err }));
-    for (const c of extra) await c.collect(b);
-    await collector.collect(b);
-    expect(b.build().seriesCount).toBe(0);
+  const h = harness(kubernetesCollector, cfg, root, cleanups, { advanceMs: 5000 });
+  const collect = async (advanceMs?: number): Promise<void> => {
+    expect((await h.collect(advanceMs)).seriesCount).toBe(0);
   };
-  return { ctx, dir: ctx.containers, collector, collect, errors, logs, extra };
+  return { ...h, collect };
 }
 
 describe('kubelet log names', () => {
