@@ -87,6 +87,27 @@ describe('Delivery', () => {
     expect(await value(self, 'lookout_exporter_dropped_total', { exporter: 'x', reason: 'shutdown' })).toBe(2);
   });
 
+  it('tells each batch\'s owner what became of it; abandoned batches with an owner are not counted as dropped', async () => {
+    const self = new SelfMetrics('t');
+    const heard: string[] = [];
+    const d = new Delivery('x', async (body) => {
+      if (body.toString() === 'bad') throw new DeliveryError('HTTP 400: bad', false, 400);
+      if (body.toString() !== 'good') throw new DeliveryError('HTTP 503: down', true, 503);
+    }, { ...opts, maxBytes: 16 }, self, log);
+    d.start();
+    const own = (text: string): Batch => ({ ...batch(1, text), done: (o) => heard.push(`${text}:${o}`) });
+    d.enqueue(own('good'));
+    d.enqueue(own('bad'));
+    await until(() => heard.length === 2);
+    d.enqueue(own('stuck'));
+    d.enqueue(own('late-1'));
+    d.enqueue(own('late-2')); // 5 + 6 + 6 bytes > 16: 'stuck' is dropped
+    await d.shutdown(10);
+    expect(heard).toEqual(['good:delivered', 'bad:rejected', 'stuck:dropped', 'late-1:abandoned', 'late-2:abandoned']);
+    expect(await value(self, 'lookout_exporter_dropped_total', { exporter: 'x', reason: 'shutdown' })).toBe(0);
+    expect(await value(self, 'lookout_exporter_dropped_total', { exporter: 'x', reason: 'queue_full' })).toBe(1);
+  });
+
   it('does not make enqueue wait for a slow destination', async () => {
     const self = new SelfMetrics('t');
     const d = new Delivery('x', () => new Promise((r) => setTimeout(r, 10_000)), opts, self, log);
@@ -105,7 +126,9 @@ describe('BatchQueue on disk', () => {
     const q1 = new BatchQueue({ maxBytes: 1 << 20, dir }, () => undefined, (e) => {
       throw e;
     });
-    q1.push(batch(1, 'one'));
+    const heard: string[] = [];
+    q1.push({ ...batch(1, 'one'), done: (o) => heard.push(o) });
+    expect(heard).toEqual(['buffered']); // fsync'd before push returned
     q1.push(batch(2, 'two'));
     q1.push(batch(3, 'three'));
     q1.shift(); // delivered

@@ -13,6 +13,18 @@ import type { Logger } from './log.js';
 import { RateLimitedLog } from './log.js';
 import type { SelfMetrics } from './selfmetrics.js';
 
+/**
+ * What became of a batch, as its `done` callback hears it:
+ * - `buffered`: written and fsync'd to the on-disk buffer (it survives a restart there);
+ * - `delivered`: the destination took it;
+ * - `rejected`: the destination refused it for good (counted in lookout_exporter_failed_total);
+ * - `dropped`: the oldest batch of a full queue, made room (counted in lookout_exporter_dropped_total);
+ * - `abandoned`: the delivery stopped with the batch neither delivered nor on disk. It is not
+ *   counted as dropped when it has a `done`: its owner still holds the data (a log source
+ *   re-reads it from its checkpoint on the next start) and must treat this as a failure.
+ */
+export type BatchOutcome = 'buffered' | 'delivered' | 'rejected' | 'dropped' | 'abandoned';
+
 export interface Batch {
   /** Samples or log records in the batch: what the counters count. */
   readonly items: number;
@@ -21,11 +33,11 @@ export interface Batch {
   /** When the batch was made, in milliseconds since the epoch. */
   readonly createdAt: number;
   /**
-   * Called once when the batch is safe or accounted for: written to the on-disk buffer,
-   * delivered, rejected for good, or dropped (each counted). Log sources advance their
-   * checkpoints on it.
+   * Called once, with the first thing that became of the batch (see {@link BatchOutcome}):
+   * every outcome but `abandoned` means the batch is safe or accounted for, which is when a
+   * log source may advance its checkpoint (src/logpush.ts).
    */
-  readonly done?: () => void;
+  readonly done?: (outcome: BatchOutcome) => void;
 }
 
 /** A failed send. `retryable` says whether sending the same batch again may succeed. */
@@ -70,10 +82,10 @@ interface Queued extends Batch {
   acked?: boolean;
 }
 
-function ack(q: Queued): void {
+function ack(q: Queued, outcome: BatchOutcome): void {
   if (!q.acked) {
     q.acked = true;
-    q.done?.();
+    q.done?.(outcome);
   }
 }
 
@@ -117,7 +129,7 @@ export class BatchQueue {
     if (this.opts.dir !== undefined) {
       try {
         q.file = this.write(this.opts.dir, batch);
-        ack(q);
+        ack(q, 'buffered');
       } catch (err) {
         this.onDiskError(err);
       }
@@ -128,23 +140,23 @@ export class BatchQueue {
       const dropped = this.items.shift() as Queued;
       this.remove(dropped);
       this.onDrop(dropped);
-      ack(dropped);
+      ack(dropped, 'dropped');
     }
   }
 
   /** Removes the head after it was delivered (or rejected for good). */
-  shift(): void {
+  shift(outcome: 'delivered' | 'rejected' = 'delivered'): void {
     const q = this.items.shift();
     if (q) {
       this.remove(q);
-      ack(q);
+      ack(q, outcome);
     }
   }
 
   /** Empties the memory queue (on-disk batches stay for the next process); returns what was not persisted. */
   abandon(): Batch[] {
     const lost = this.items.filter((q) => q.file === undefined);
-    for (const q of this.items) ack(q);
+    for (const q of this.items) ack(q, q.file === undefined ? 'abandoned' : 'buffered');
     this.items.length = 0;
     this.bytes = 0;
     return lost;
@@ -312,7 +324,8 @@ export class Delivery {
         this.self.exporterSendDuration.set(this.labels, (performance.now() - t0) / 1000);
         this.self.exporterSent.inc(this.labels, head.items);
         this.self.exporterLastSuccess.set(this.labels, Date.now() / 1000);
-        this.queue.shift();
+        // A full queue may have dropped the head while it was in flight: then it is gone already.
+        if (this.queue.peek() === head) this.queue.shift();
         this.updateGauges();
         backoff = this.opts.backoffMinMs;
       } catch (err) {
@@ -321,7 +334,7 @@ export class Delivery {
         if (!retryable) {
           this.self.exporterFailed.inc(this.labels, head.items);
           this.problems.warn(`reject/${(err as DeliveryError).status ?? ''}`, { exporter: this.name, err: (err as Error).message }, 'destination rejected a batch; not retrying (counted in lookout_exporter_failed_total)');
-          this.queue.shift();
+          if (this.queue.peek() === head) this.queue.shift('rejected');
           this.updateGauges();
           continue;
         }
@@ -336,14 +349,15 @@ export class Delivery {
 
   /**
    * Tries to deliver what is queued within `deadlineMs`, then stops the loop. Batches left
-   * in memory are counted as dropped (reason "shutdown"); on-disk ones wait for the next start.
+   * in memory are counted as dropped (reason "shutdown"), except those with a `done`, which
+   * hear `abandoned` and stay their owner's; on-disk ones wait for the next start.
    */
   async shutdown(deadlineMs: number): Promise<void> {
     const end = Date.now() + deadlineMs;
     while (this.queue.length > 0 && Date.now() < end && this.loop) await new Promise((r) => setTimeout(r, 20));
     this.stop.abort();
     await this.loop;
-    for (const b of this.queue.abandon()) this.self.exporterDropped.inc({ ...this.labels, reason: 'shutdown' }, b.items);
+    for (const b of this.queue.abandon()) if (b.done === undefined) this.self.exporterDropped.inc({ ...this.labels, reason: 'shutdown' }, b.items);
     this.updateGauges();
   }
 }

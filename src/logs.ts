@@ -59,3 +59,62 @@ export class LogRouter implements LogSink {
     await Promise.all(this.writers.map((w) => w.writeLogs(records)));
   }
 }
+
+/** A record's time as Unix seconds and nanoseconds, exactly (both integers, nanos in [0, 1e9)). */
+export interface LogTime {
+  readonly seconds: number;
+  readonly nanos: number;
+}
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * Parses RFC 3339 text (`2026-11-25T01:04:27.710798097Z`, `...+02:00`) into seconds and
+ * nanoseconds without going through a float, which cannot hold nanoseconds since the epoch
+ * (2^53 ns is about 104 days). Digits past the ninth are cut. Undefined when the text is not
+ * RFC 3339.
+ */
+export function parseLogTime(text: string): LogTime | undefined {
+  const m = RFC3339.exec(text);
+  if (!m) return undefined;
+  const n = (i: number): number => Number(m[i]);
+  const month = n(2);
+  const day = n(3);
+  if (month < 1 || month > 12 || day < 1 || day > 31 || n(4) > 23 || n(5) > 59 || n(6) > 60) return undefined;
+  let seconds = Date.UTC(n(1), month - 1, day, n(4), n(5), n(6)) / 1000;
+  if (m[9] !== undefined) seconds -= (m[9] === '-' ? -1 : 1) * (n(10) * 3600 + n(11) * 60);
+  const frac = m[7] ?? '';
+  const nanos = frac === '' ? 0 : Number(frac.length >= 9 ? frac.slice(0, 9) : frac.padEnd(9, '0'));
+  return { seconds, nanos };
+}
+
+/** A record's time, or `fallbackMs` (the moment it is encoded) when its text is not RFC 3339. */
+export function recordTime(r: LogRecord, fallbackMs: number): LogTime {
+  const t = parseLogTime(r.time);
+  if (t !== undefined) return t;
+  const seconds = Math.floor(fallbackMs / 1000);
+  return { seconds, nanos: Math.round((fallbackMs - seconds * 1000) * 1e6) };
+}
+
+/** Nanoseconds since the epoch as decimal text (exact), as Loki's JSON and line protocol want them. */
+export function timeNs(t: LogTime): string {
+  if (t.seconds > 0) return `${t.seconds}${String(t.nanos).padStart(9, '0')}`;
+  return (BigInt(t.seconds) * 1_000_000_000n + BigInt(t.nanos)).toString();
+}
+
+/** Orders two times: negative when `a` is earlier. */
+export function compareTime(a: LogTime, b: LogTime): number {
+  return a.seconds !== b.seconds ? a.seconds - b.seconds : a.nanos - b.nanos;
+}
+
+/**
+ * The level a record carries, normalized to the collector's names (trace, debug, info, warn,
+ * error, fatal), or undefined when none was detected.
+ */
+export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+const LEVELS: ReadonlySet<string> = new Set<Level>(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+
+export function levelOf(r: LogRecord): Level | undefined {
+  return r.level !== undefined && LEVELS.has(r.level) ? (r.level as Level) : undefined;
+}

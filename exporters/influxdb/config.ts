@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { logPushSettings } from '../../src/logpush.js';
 import { pushSettings } from '../../src/push.js';
 import { Secret, SecretFile } from '../../src/schema.js';
 
@@ -39,6 +40,17 @@ export const configSchema = Type.Object(
     raw_cgroups: Type.Boolean({ default: false, description: '`layout: telegraf`: also write raw cgroups (systemd services, slices, the root), tagged `cgroup`; Telegraf reports containers only.' }),
     hostname: Type.String({ default: '', description: 'The `host` tag on every point (and Telegraf\'s `engine_host`); empty for the machine\'s host name. On Kubernetes, `${NODE_NAME}` from the Downward API.' }),
     tags: Type.Record(Type.String({ pattern: TAG_KEY }), Type.String(), { additionalProperties: false, default: {}, description: 'Static tags added to every point (Telegraf\'s global_tags); a series\' own tags win on a clash.' }),
+    logs: Type.Object(
+      {
+        enabled: Type.Boolean({
+          default: false,
+          description: 'Also write container log records, as Telegraf\'s syslog input writes them (what Chronograf\'s log viewer reads; see exporters/influxdb/README.md), to the same database or bucket, with nanosecond timestamps. Off by default.',
+        }),
+        measurement: Type.String({ default: 'syslog', minLength: 1, description: 'Measurement of the log points.' }),
+        ...logPushSettings('influxdb_logs'),
+      },
+      { additionalProperties: false, default: {}, description: 'Container logs to InfluxDB, beside the metrics (connection, credentials, `timeout`, `hostname` and `tags` are shared; batches and buffer are the logs\' own). Self-metrics under `exporter="influxdb_logs"`.' },
+    ),
   },
   { additionalProperties: false },
 );

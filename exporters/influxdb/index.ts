@@ -8,6 +8,9 @@
  *   and host backoff are turned off: the Delivery retries, with its bounded queue.
  * - `api: v2` (InfluxDB 2.x, 3.x, Cloud): `/api/v2/write?org=&bucket=&precision=` with
  *   `Authorization: Token ...`, the same line protocol.
+ * - `logs.enabled`: container log records too, in Telegraf's syslog layout (logs.ts), through
+ *   the shared log push (src/logpush.ts) with its own batches, buffer and Delivery
+ *   (`exporter="influxdb_logs"`), over the same connection settings with precision ns.
  */
 import { InfluxDB } from 'influx';
 import type { IBackoffStrategy } from 'influx/lib/src/backoff/backoff.js';
@@ -15,6 +18,7 @@ import { Pool, RequestError, ServiceNotAvailableError } from 'influx/lib/src/poo
 import type { Exporter, ExporterContext, ExporterFactory } from '../../src/component.js';
 import { type Batch, DeliveryError, httpFailure, type Sender } from '../../src/delivery.js';
 import { LookoutError } from '../../src/errors.js';
+import { LogPusher, urlForLog, withLogs } from '../../src/logpush.js';
 import type { Snapshot } from '../../src/model.js';
 import { defaultHostname, describeError, type Encode, post, PushExporter, Scrubber } from '../../src/push.js';
 import { parseDuration, readSecret } from '../../src/schema.js';
@@ -22,6 +26,7 @@ import { VERSION } from '../../src/version.js';
 import { configSchema, type InfluxConfig } from './config.js';
 import { PointBuilder } from './layout.js';
 import { type Precision, timestamp } from './lineprotocol.js';
+import { SyslogEncoder } from './logs.js';
 
 const V1_PRECISION: Record<Precision, string> = { s: 's', ms: 'ms', us: 'u', ns: 'n' };
 
@@ -59,7 +64,7 @@ function hostConfig(url: string) {
 }
 
 /** The 1.x sender: `/write` through the influx client's pool, creating the database first when allowed. */
-function v1Sender(cfg: InfluxConfig, ctx: ExporterContext, password: string, scrub: Scrubber): Sender {
+function v1Sender(cfg: InfluxConfig, ctx: ExporterContext, password: string, scrub: Scrubber, precision: Precision): Sender {
   const timeoutMs = parseDuration(cfg.timeout);
   const pool = new Pool({ maxRetries: 0, requestTimeout: timeoutMs, backoff: NO_BACKOFF });
   pool.addHost(cfg.url.replace(/\/+$/, ''));
@@ -69,7 +74,7 @@ function v1Sender(cfg: InfluxConfig, ctx: ExporterContext, password: string, scr
     ...(cfg.username !== '' ? { username: cfg.username, password } : {}),
     pool: { maxRetries: 0, requestTimeout: timeoutMs, backoff: NO_BACKOFF },
   });
-  const query: Record<string, string> = { db: cfg.database, precision: V1_PRECISION[cfg.precision] };
+  const query: Record<string, string> = { db: cfg.database, precision: V1_PRECISION[precision] };
   if (cfg.retention_policy !== '') query['rp'] = cfg.retention_policy;
   const where = `${cfg.url.replace(/\/+$/, '')}/write?db=${encodeURIComponent(cfg.database)}`;
   let databaseReady = !cfg.create_database;
@@ -116,11 +121,11 @@ function v1Sender(cfg: InfluxConfig, ctx: ExporterContext, password: string, scr
 }
 
 /** The 2.x/3.x sender: `/api/v2/write` with a token. */
-function v2Sender(cfg: InfluxConfig, token: string, scrub: Scrubber): Sender {
+function v2Sender(cfg: InfluxConfig, token: string, scrub: Scrubber, precision: Precision): Sender {
   const params = new URLSearchParams();
   if (cfg.org !== '') params.set('org', cfg.org);
   params.set('bucket', cfg.bucket);
-  params.set('precision', cfg.precision);
+  params.set('precision', precision);
   const url = `${cfg.url.replace(/\/+$/, '')}/api/v2/write?${params.toString()}`;
   const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8', 'user-agent': `lookout/${VERSION}` };
   if (token !== '') headers['authorization'] = `Token ${token}`;
@@ -136,28 +141,36 @@ function v2Sender(cfg: InfluxConfig, token: string, scrub: Scrubber): Sender {
 
 function create(cfg: InfluxConfig, ctx: ExporterContext): Exporter {
   const key = (k: string): string => `exporters.influxdb.${k}`;
-  let send: Sender;
+  // One sender per precision: metrics in `precision`, logs always in ns.
+  let sender: (precision: Precision) => Sender;
   if (cfg.api === 'v1') {
     if (cfg.token !== '' || cfg.token_file !== '' || cfg.bucket !== '') {
       throw new LookoutError('LOOKOUT_ERR_CONFIG', `config keys "${key('token')}" and "${key('bucket')}" are for api: v2; with api: v1 use database, username and password`);
     }
     const password = readSecret(key('password'), cfg.password, cfg.password_file);
-    send = v1Sender(cfg, ctx, password, new Scrubber([password]).withBasic(cfg.username, password));
+    const scrub = new Scrubber([password]).withBasic(cfg.username, password);
+    sender = (precision) => v1Sender(cfg, ctx, password, scrub, precision);
   } else {
     if (cfg.bucket === '') throw new LookoutError('LOOKOUT_ERR_CONFIG', `config key "${key('bucket')}" is required with api: v2`);
     if (cfg.username !== '' || cfg.password !== '' || cfg.password_file !== '') {
       throw new LookoutError('LOOKOUT_ERR_CONFIG', `config keys "${key('username')}" and "${key('password')}" are for api: v1; with api: v2 use token`);
     }
     const token = readSecret(key('token'), cfg.token, cfg.token_file);
-    send = v2Sender(cfg, token, new Scrubber([token]));
+    const scrub = new Scrubber([token]);
+    sender = (precision) => v2Sender(cfg, token, scrub, precision);
   }
-  const builder = new PointBuilder({ layout: cfg.layout, host: defaultHostname(cfg.hostname), tags: cfg.tags, rawCgroups: cfg.raw_cgroups });
-  return new PushExporter('influxdb', cfg, ctx, lineProtocolEncoder(builder, cfg.precision), send);
+  const host = defaultHostname(cfg.hostname);
+  const builder = new PointBuilder({ layout: cfg.layout, host, tags: cfg.tags, rawCgroups: cfg.raw_cgroups });
+  const metrics = new PushExporter('influxdb', cfg, ctx, lineProtocolEncoder(builder, cfg.precision), sender(cfg.precision));
+  if (!cfg.logs.enabled) return metrics;
+  const syslog = new SyslogEncoder({ measurement: cfg.logs.measurement, host, tags: cfg.tags, now: ctx.now });
+  const logs = new LogPusher('influxdb_logs', cfg.logs, ctx, (records) => syslog.encode(records), sender('ns'), urlForLog(cfg.url));
+  return withLogs(metrics, logs);
 }
 
 export const influxdbExporter: ExporterFactory<InfluxConfig> = {
   type: 'influxdb',
-  description: 'Pushes to InfluxDB: 1.x through the `influx` client (database, retention policy, credentials), 2.x/3.x through /api/v2/write (org, bucket, token); Telegraf docker layout by default.',
+  description: 'Pushes to InfluxDB: 1.x through the `influx` client (database, retention policy, credentials), 2.x/3.x through /api/v2/write (org, bucket, token); Telegraf docker layout by default; container logs too with `logs.enabled`, in Telegraf\'s syslog layout.',
   configSchema,
   create,
 };

@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { pushSettings } from '../../src/push.js';
+import { logPushSettings } from '../../src/logpush.js';
+import { PUSH_URL_PATTERN, pushSettings } from '../../src/push.js';
 
 const HEADER_NAME = '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$';
 
@@ -29,6 +30,18 @@ export const configSchema = Type.Object(
       default: 'resource',
       description: '`resource`: one resource per container with its `container.*` and `k8s.*` attributes, as the semantic conventions define them (what the collector\'s processors expect); `datapoint`: one host resource and those attributes on each data point (for backends that keep only data point attributes as labels, such as Prometheus\'s OTLP receiver without promote_resource_attributes).',
     }),
+    logs: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Also send container log records as OpenTelemetry logs (resource per container, body, severity, `log.iostream`). Off by default.' }),
+        url: Type.String({
+          default: '',
+          pattern: `^$|${PUSH_URL_PATTERN}`,
+          description: 'The OTLP/HTTP logs endpoint; empty: `url` with its `/v1/metrics` replaced by `/v1/logs`.',
+        }),
+        ...logPushSettings('otlp_logs'),
+      },
+      { additionalProperties: false, default: {}, description: 'Container logs over OTLP/HTTP, beside the metrics (`headers`, `compression`, `timeout`, `host_name` and `resource_attributes` are shared; batches and buffer are the logs\' own). Self-metrics under `exporter="otlp_logs"`.' },
+    ),
   },
   { additionalProperties: false },
 );

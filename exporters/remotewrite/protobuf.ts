@@ -8,93 +8,11 @@
  *
  * Labels are sorted by name (`__name__` among them), as the protocol requires; labels with
  * an empty value are left out (an empty label is the same as no label in Prometheus).
- * Encoding is by hand because the message is this small; the tests decode it with protobufjs.
+ * Encoding is by hand (with the shared writer in src/protobuf.ts) because the message is this
+ * small; the tests decode it with protobufjs.
  */
 
-/** A growable byte buffer with the few protobuf primitives the message needs. */
-export class ProtoWriter {
-  private buf = Buffer.allocUnsafe(64 * 1024);
-  pos = 0;
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  varint(v: number): void {
-    this.ensure(10);
-    // Values here are lengths, tags and millisecond timestamps: non-negative and below 2^53.
-    while (v >= 0x80) {
-      this.buf[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    this.buf[this.pos++] = v;
-  }
-
-  tag(field: number, wireType: number): void {
-    this.varint((field << 3) | wireType);
-  }
-
-  double(field: number, v: number): void {
-    this.tag(field, 1);
-    this.ensure(8);
-    this.buf.writeDoubleLE(v, this.pos);
-    this.pos += 8;
-  }
-
-  int64(field: number, v: number): void {
-    this.tag(field, 0);
-    if (v >= 0) this.varint(v);
-    else {
-      // Two's complement over 64 bits, ten bytes: BigInt for the rare negative timestamp.
-      let b = BigInt.asUintN(64, BigInt(v));
-      this.ensure(10);
-      while (b >= 0x80n) {
-        this.buf[this.pos++] = Number(b & 0x7fn) | 0x80;
-        b >>= 7n;
-      }
-      this.buf[this.pos++] = Number(b);
-    }
-  }
-
-  string(field: number, s: string): void {
-    this.tag(field, 2);
-    const n = Buffer.byteLength(s, 'utf8');
-    this.varint(n);
-    this.ensure(n);
-    this.buf.write(s, this.pos, 'utf8');
-    this.pos += n;
-  }
-
-  /** Writes a length-delimited field whose content is another writer's bytes. */
-  message(field: number, inner: ProtoWriter): void {
-    this.tag(field, 2);
-    this.varint(inner.pos);
-    this.ensure(inner.pos);
-    inner.buf.copy(this.buf, this.pos, 0, inner.pos);
-    this.pos += inner.pos;
-  }
-
-  /** Copies already-encoded bytes. */
-  raw(bytes: Buffer): void {
-    this.ensure(bytes.length);
-    bytes.copy(this.buf, this.pos);
-    this.pos += bytes.length;
-  }
-
-  reset(): void {
-    this.pos = 0;
-  }
-
-  /** A copy of the bytes written so far. */
-  bytes(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.pos));
-  }
-}
+import { ProtoWriter } from '../../src/protobuf.js';
 
 export type LabelPairs = ReadonlyArray<readonly [string, string]>;
 

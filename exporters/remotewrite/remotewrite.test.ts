@@ -7,7 +7,8 @@ import type { Exporter } from '../../src/component.js';
 import { captureLog, fakeContext, Receiver, sampleSnapshot, selfValue, until, WEB_CGROUP } from '../../test/e2e/exporters-support.js';
 import type { RemoteWriteConfig } from './config.js';
 import { remoteWriteExporter, remoteWriteEncoder } from './index.js';
-import { ProtoWriter, WriteRequestBuilder } from './protobuf.js';
+import { ProtoWriter } from '../../src/protobuf.js';
+import { WriteRequestBuilder } from './protobuf.js';
 
 /** The remote-write 1.0 messages, from Prometheus's prompb/types.proto and remote.proto, decoded by protobufjs (not our code). */
 const PROTO = `

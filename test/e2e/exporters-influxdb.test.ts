@@ -3,7 +3,7 @@
  * config and data directory, authentication on) receiving the agent's pushes: InfluxQL
  * returns the Telegraf-layout series, tags and values; with influxd stopped for a while and
  * started again, every sample of the outage arrives once the buffer drains; a wrong password
- * is rejected and never logged.
+ * is rejected and never logged; log records land in Telegraf's syslog layout.
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,10 @@ import { Agent } from '../../src/agent.js';
 import { validate } from '../../src/config.js';
 import { describeWith, requireOrSkip } from '../helpers/require.js';
 import { exec, freePort, sleep, waitFor } from '../helpers/util.js';
-import { captureLog, Daemon, hostRoot, selfValue, WEB_ID } from './exporters-support.js';
+import type { InfluxConfig } from '../../exporters/influxdb/config.js';
+import { influxdbExporter } from '../../exporters/influxdb/index.js';
+import type { LogRecord } from '../../src/logs.js';
+import { API, captureLog, Daemon, fakeContext, hostRoot, selfValue, WEB, WEB_ID } from './exporters-support.js';
 
 const INFLUXD = process.env['LOOKOUT_E2E_INFLUXD'] ?? 'influxd';
 
@@ -211,5 +214,42 @@ describeWith(avail, 'a real InfluxDB 1.x receiving lookout\'s pushes', () => {
     expect(cap.text()).toMatch(/HTTP 401: .*authorization failed/);
     expect(cap.text()).not.toContain(wrong);
     expect(cap.text()).not.toContain(PASSWORD);
+  });
+
+  it('logs.enabled: log records in Telegraf\'s syslog layout; InfluxQL returns their tags, fields and nanosecond times', async () => {
+    const ctx = fakeContext();
+    const e = influxdbExporter.create(
+      validate({ exporters: { influxdb: { enabled: true, url, database: DB, username: 'admin', password: PASSWORD, hostname: 'e2e-node', interval: '1h', logs: { enabled: true } } } }, 'e2e').exporters['influxdb'] as InfluxConfig,
+      ctx,
+    );
+    await e.start(new AbortController().signal);
+    const records: LogRecord[] = [
+      { time: '2026-11-25T01:04:27.710798097Z', stream: 'stdout', message: 'GET /healthz 200 café', labels: WEB, level: 'info' },
+      { time: '2026-11-25T01:04:27.710798097Z', stream: 'stdout', message: 'same nanosecond', labels: WEB },
+      { time: '2026-11-25T02:04:28.000000001+01:00', stream: 'stderr', message: 'connection refused', labels: WEB },
+      { time: '2026-11-25T01:04:29.5Z', stream: 'stdout', message: 'slow query', labels: API, level: 'warn' },
+    ];
+    try {
+      await e.writeLogs?.(records);
+    } finally {
+      await e.shutdown();
+    }
+    expect(await selfValue(ctx.self, 'lookout_exporter_sent_total', { exporter: 'influxdb_logs' })).toBe(4);
+    // CSV, so that nanosecond times and the int64 timestamp field arrive as text, not as rounded JSON numbers.
+    const res = await fetch(`${url}/query?${new URLSearchParams({ db: DB, q: 'SELECT * FROM syslog ORDER BY time', epoch: 'ns' }).toString()}`, { headers: { authorization: auth, accept: 'application/csv' } });
+    const [head, ...lines] = (await res.text()).trim().split('\n');
+    const cols = (head as string).trim().split(',');
+    const rowsOf = lines.map((l) => Object.fromEntries(l.trim().split(',').map((v, i) => [cols[i] as string, v])));
+    const web = { appname: 'web', facility: 'user', hostname: 'e2e-node', host: 'e2e-node', container_name: 'web', container_image: 'nginx', facility_code: '1', version: '1', procid: WEB_ID.slice(0, 12), container_id: WEB_ID };
+    expect(rowsOf).toEqual([
+      expect.objectContaining({ ...web, time: '1795568667710798097', timestamp: '1795568667710798097', severity: 'info', severity_code: '6', stream: 'stdout', message: 'GET /healthz 200 café' }),
+      expect.objectContaining({ ...web, time: '1795568667710798098', timestamp: '1795568667710798097', severity: 'info', severity_code: '6', stream: 'stdout', message: 'same nanosecond' }),
+      expect.objectContaining({ ...web, time: '1795568668000000001', timestamp: '1795568668000000001', severity: 'err', severity_code: '3', stream: 'stderr', message: 'connection refused' }),
+      expect.objectContaining({ appname: 'api', namespace: 'prod', pod: 'api-7d9f', container: 'api', time: '1795568669500000000', severity: 'warning', severity_code: '4', message: 'slow query' }),
+    ]);
+    const types = Object.fromEntries(((await influxql('SHOW FIELD KEYS FROM syslog'))[0]?.values ?? []) as Array<[string, string]>);
+    expect(types).toEqual({ message: 'string', severity_code: 'integer', facility_code: 'integer', timestamp: 'integer', procid: 'string', version: 'integer', container_id: 'string' });
+    const tagKeys = ((await influxql('SHOW TAG KEYS FROM syslog'))[0]?.values ?? []).flat();
+    expect(tagKeys).toEqual(['appname', 'container', 'container_image', 'container_name', 'facility', 'host', 'hostname', 'namespace', 'pod', 'severity', 'stream']);
   });
 });

@@ -79,7 +79,7 @@ describe('push exporters and the rest of the agent', () => {
       .filter((l) => l.includes('lookout listening'))
       .map((l) => JSON.parse(l) as { exporters: string[] })[0];
     expect(listening?.exporters).toContain('prometheus');
-    for (const push of ['influxdb', 'remotewrite', 'otlp']) expect(listening?.exporters).not.toContain(push);
+    for (const push of ['influxdb', 'remotewrite', 'otlp', 'loki']) expect(listening?.exporters).not.toContain(push);
   });
 
   it('destinations that hang or refuse slow neither collection nor scraping, and shutdown keeps its deadline', async () => {

@@ -167,7 +167,8 @@ export class Receiver {
     readonly url: string,
   ) {}
 
-  static async start(): Promise<Receiver> {
+  /** Listens on 127.0.0.1:`port` (0: any free port; a fixed one to come back up where an agent expects it). */
+  static async start(port = 0): Promise<Receiver> {
     let self: Receiver | undefined;
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -182,7 +183,7 @@ export class Receiver {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(port, '127.0.0.1', () => resolve());
     });
     const a = server.address();
     if (typeof a !== 'object' || a === null) throw new Error('receiver has no address');
