@@ -1,18 +1,7 @@
 /**
  * The agent's own health: is every lookout target up, how long collections take, whether
- * collectors fail, what scrapes cost, and the Node.js process.
- *
- * TODO(exporters, logs): when the exporter and log metrics land (the exporter ones are being
- * added to src/selfmetrics.ts as this is written), add a row "Exporters and logs":
- *   - queued per exporter: lookout_exporter_queue_items{exporter}, unit short, and
- *     lookout_exporter_queue_bytes{exporter}, unit bytes;
- *   - dropped per second: sum by (instance, exporter, reason) (rate(lookout_exporter_dropped_total[...])),
- *     unit cps, thresholds any > 0 red (matching a LookoutExporterDropping alert);
- *   - rejected and retried per second: lookout_exporter_failed_total, lookout_exporter_retries_total;
- *   - time since the last delivery: time() - lookout_exporter_last_success_timestamp_seconds, unit s;
- *   - log shipping lag (metric not designed yet, e.g. lookout_log_lag_seconds{source}), unit s,
- *     30 s orange, 300 s red.
- * No panel queries them before the agent exports them, so that every query can return data.
+ * collectors fail, what scrapes cost, how its push exporters and log shipping keep up, and the
+ * Node.js process.
  */
 import { LIMITS } from './alerts.js';
 import { Board, STEPS, type BuiltDashboard } from './lib.js';
@@ -24,6 +13,10 @@ const CPU_STEPS = [[null, 'green'], [0.25, 'orange'], [0.5, 'red']] as const;
 const MEMORY_STEPS = [[null, 'green'], [256 * 1024 * 1024, 'orange'], [512 * 1024 * 1024, 'red']] as const;
 /** Collection time; red where LookoutCollectionSlow fires (averaged over 10 minutes). */
 const COLLECTION_STEPS = [[null, 'green'], [LIMITS.collectionSeconds / 2, 'orange'], [LIMITS.collectionSeconds, 'red']] as const;
+/** Time since an exporter's last delivery; red where LookoutExporterNotDelivering fires (with data queued). */
+const DELIVERY_AGE_STEPS = [[null, 'green'], [120, 'orange'], [LIMITS.notDeliveringSeconds, 'red']] as const;
+/** Age of the newest delivered log record while more wait; red where LookoutLogShippingLagging fires. */
+const LOG_LAG_STEPS = [[null, 'green'], [30, 'orange'], [LIMITS.logLagSeconds, 'red']] as const;
 
 export function agentDashboard(): BuiltDashboard {
   const b = new Board(
@@ -153,6 +146,152 @@ export function agentDashboard(): BuiltDashboard {
       h: 8,
       valueText: { '0': 'disconnected', '1': 'connected' },
       queries: [{ expr: `lookout_runtime_connected{${A}}`, legend: '{{instance}} {{runtime}}' }],
+    });
+
+  b.row('Push exporters')
+    .timeseries({
+      title: 'Delivered per second',
+      description: 'Samples (metrics exporters) or log records (log destinations) each exporter delivered per second.',
+      unit: 'cps',
+      thresholds: STEPS.none,
+      min: 0,
+      w: 8,
+      requires: ['push-exporter'],
+      queries: [{ expr: `sum by (instance, exporter) (rate(lookout_exporter_sent_total{${A}}[${RI}]))`, legend: '{{instance}} {{exporter}}' }],
+    })
+    .timeseries({
+      title: 'Queued',
+      description: 'Samples or log records waiting in each push exporter\'s queue (memory or disk buffer). A queue that only grows means the destination is slower than the agent, or down.',
+      unit: 'short',
+      thresholds: STEPS.none,
+      min: 0,
+      w: 8,
+      requires: ['push-exporter'],
+      queries: [{ expr: `lookout_exporter_queue_items{${A}}`, legend: '{{instance}} {{exporter}}' }],
+    })
+    .timeseries({
+      title: 'Queued bytes',
+      description: 'Encoded bytes waiting in each push exporter\'s queue; at max_buffer_bytes the oldest batches are dropped.',
+      unit: 'bytes',
+      thresholds: STEPS.none,
+      min: 0,
+      w: 8,
+      requires: ['push-exporter'],
+      queries: [{ expr: `lookout_exporter_queue_bytes{${A}}`, legend: '{{instance}} {{exporter}}' }],
+    })
+    .timeseries({
+      title: 'Retries per second',
+      description: 'Send attempts that failed in a way worth retrying (network errors, 408, 429, 5xx), per second: the destination is down or overloaded.',
+      unit: 'reqps',
+      thresholds: [[null, 'green'], [0.1, 'orange']],
+      min: 0,
+      w: 6,
+      noValue: 'no retries',
+      requires: ['exporter-retry'],
+      queries: [{ expr: `sum by (instance, exporter) (rate(lookout_exporter_retries_total{${A}}[${RI}]))`, legend: '{{instance}} {{exporter}}' }],
+    })
+    .timeseries({
+      title: 'Rejected per second',
+      description: 'Samples or log records a destination rejected for good (4xx other than 408 and 429: a bad password, a field type conflict), per second; not retried. The agent\'s log has the destination\'s message.',
+      unit: 'cps',
+      thresholds: STEPS.anyIsBad,
+      min: 0,
+      w: 6,
+      noValue: 'none rejected',
+      requires: ['exporter-reject'],
+      queries: [{ expr: `sum by (instance, exporter) (rate(lookout_exporter_failed_total{${A}}[${RI}]))`, legend: '{{instance}} {{exporter}}' }],
+    })
+    .timeseries({
+      title: 'Dropped per second',
+      description:
+        'Samples or log records dropped before delivery, by reason (queue_full: the queue reached max_buffer_bytes and the oldest batch made room; shutdown: not delivered before the stop deadline). Dropping for 10 minutes fires LookoutExporterDropping.',
+      unit: 'cps',
+      thresholds: STEPS.anyIsBad,
+      min: 0,
+      w: 6,
+      noValue: 'none dropped',
+      requires: ['exporter-drop'],
+      queries: [{ expr: `sum by (instance, exporter, reason) (rate(lookout_exporter_dropped_total{${A}}[${RI}]))`, legend: '{{instance}} {{exporter}} {{reason}}' }],
+    })
+    .timeseries({
+      title: 'Since last delivery',
+      description: `Time since each push exporter last delivered a batch. With data queued for more than ${LIMITS.notDeliveringSeconds / 60} minutes, LookoutExporterNotDelivering fires.`,
+      unit: 's',
+      thresholds: DELIVERY_AGE_STEPS,
+      thresholdLines: true,
+      min: 0,
+      w: 6,
+      requires: ['push-exporter'],
+      queries: [
+        { expr: `time() - lookout_exporter_last_success_timestamp_seconds{${A}}`, legend: '{{instance}} {{exporter}}' },
+        { expr: `lookout_exporter_send_duration_seconds{${A}}`, legend: '{{instance}} {{exporter}} last send took' },
+      ],
+    });
+
+  b.row('Log shipping')
+    .timeseries({
+      title: 'Log lines delivered',
+      description: 'Log records delivered to the log destinations per second, by stream and level, over all containers of each node.',
+      unit: 'cps',
+      thresholds: STEPS.none,
+      min: 0,
+      w: 8,
+      requires: ['logs'],
+      queries: [{ expr: `sum by (instance, stream, level) (rate(lookout_log_lines_total{${A}}[${RI}]))`, legend: '{{instance}} {{stream}} {{level}}' }],
+    })
+    .timeseries({
+      title: 'Log records read and delivered',
+      description: 'Records read from the log files and records acknowledged by every destination, per second: delivery below reading for long means the destinations fall behind.',
+      unit: 'cps',
+      thresholds: STEPS.none,
+      min: 0,
+      w: 8,
+      requires: ['logs'],
+      queries: [
+        { expr: `sum by (instance) (rate(lookout_log_records_read_total{${A}}[${RI}]))`, legend: '{{instance}} read' },
+        { expr: `sum by (instance) (rate(lookout_log_records_delivered_total{${A}}[${RI}]))`, legend: '{{instance}} delivered' },
+      ],
+    })
+    .timeseries({
+      title: 'Log shipping lag',
+      description: `Per container, the age of the newest delivered record while more wait in its files (0 when caught up). Above ${LIMITS.logLagSeconds / 60} minutes for 15 minutes, LookoutLogShippingLagging fires.`,
+      unit: 's',
+      thresholds: LOG_LAG_STEPS,
+      thresholdLines: true,
+      min: 0,
+      w: 8,
+      requires: ['logs'],
+      queries: [{ expr: `max by (instance, name) (lookout_log_lag_seconds{${A}})`, legend: '{{instance}} {{name}}' }],
+    })
+    .timeseries({
+      title: 'Log bytes behind',
+      description: 'Bytes of the followed log files not yet acknowledged by the log destinations, per node.',
+      unit: 'bytes',
+      thresholds: STEPS.none,
+      min: 0,
+      w: 8,
+      requires: ['logs'],
+      queries: [{ expr: `sum by (instance) (lookout_log_lag_bytes{${A}})`, legend: '{{instance}}' }],
+    })
+    .timeseries({
+      title: 'Log files followed',
+      description: 'Container log files (current and rotated) each agent follows.',
+      unit: 'short',
+      thresholds: STEPS.none,
+      min: 0,
+      w: 8,
+      requires: ['logs'],
+      queries: [{ expr: `lookout_log_files{${A}}`, legend: '{{instance}}' }],
+    })
+    .timeseries({
+      title: 'Log errors',
+      description: 'Problems while following logs per second, by kind (read, parse, scan, watch, checkpoint_read, checkpoint_write, deliver; every kind is reported from the start, at 0). The agent\'s log names the files.',
+      unit: 'cps',
+      thresholds: STEPS.anyIsBad,
+      min: 0,
+      w: 8,
+      noValue: 'no errors',
+      queries: [{ expr: `sum by (instance, kind) (rate(lookout_log_errors_total{${A}}[${RI}]))`, legend: '{{instance}} {{kind}}' }],
     });
 
   b.row('Process')

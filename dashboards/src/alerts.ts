@@ -4,9 +4,8 @@
  * every alert, `for:` against noise, and one selector (default `job="lookout"`) that every
  * expression uses, so that pointing them at another job is one setting.
  *
- * TODO(logs): an alert on the per-level line counters once level detection is on by default:
- *   - LookoutContainerLogErrorsHigh (info, for 15m): error-level log lines per container per second
- * Each with unit tests in alerts/tests/, firing and not firing.
+ * Each alert has unit tests in alerts/tests/, firing and not firing, and a section in
+ * docs/runbooks.md whose anchor is the `runbook_url`'s fragment.
  */
 
 export interface AlertConfig {
@@ -50,6 +49,14 @@ export const LIMITS = {
   collectionSeconds: 2,
   /** Collector errors per collection. */
   errorsPerCollection: 0.5,
+  /** Seconds without a delivery (with data queued) before an exporter is not delivering. */
+  notDeliveringSeconds: 900,
+  /** Age in seconds of the newest delivered log record, while more wait, that is too late. */
+  logLagSeconds: 300,
+  /** Error-level log lines per second of one container (over 5 minutes). */
+  logErrorsPerSecond: 1,
+  /** Lines per second on stderr of a container whose lines carry no level. */
+  stderrLinesPerSecond: 10,
 } as const;
 
 /**
@@ -186,6 +193,25 @@ label_replace(rate(container_pressure_io_stalled_seconds_total{${s}, name!=""}[5
       `Container ${WHO} is stalled on {{ $labels.resource }}.`,
       `All tasks of container ${WHO} ${WHERE} were stalled on {{ $labels.resource }} {{ $value | humanizePercentage }} of the time over the last 5 minutes (PSI full, above ${pct(LIMITS.pressure)} for 15 minutes). For memory: it is reclaiming or swapping near its limit; for io: its disk is saturated or throttled.`,
     ),
+    // Error-level lines where the agent detects levels (collectors.logs.detect_level); for a
+    // container none of whose lines carry a level, a flood on stderr instead (many programs
+    // log everything there, hence the higher bar).
+    rule(
+      cfg,
+      'LookoutContainerLogErrorsHigh',
+      'info',
+      '15m',
+      `
+sum by (job, instance, id, name, namespace, pod, container) (rate(lookout_log_lines_total{${s}, name!="", level=~"error|fatal|crit.*|alert|emerg.*"}[5m])) > ${LIMITS.logErrorsPerSecond}
+or
+(
+    sum by (job, instance, id, name, namespace, pod, container) (rate(lookout_log_lines_total{${s}, name!="", level="", stream="stderr"}[5m])) > ${LIMITS.stderrLinesPerSecond}
+  unless on (job, instance, id)
+    sum by (job, instance, id) (lookout_log_lines_total{${s}, name!="", level!=""})
+)`,
+      `Container ${WHO} logs many errors.`,
+      `Container ${WHO} ${WHERE} logged {{ $value | humanize }} error lines per second over the last 5 minutes (error level or worse above ${LIMITS.logErrorsPerSecond}/s, or, for a container whose lines carry no level, stderr above ${LIMITS.stderrLinesPerSecond}/s, for 15 minutes). Read its logs for what fails.`,
+    ),
   ];
 
   const agent: AlertRule[] = [
@@ -243,7 +269,7 @@ sum by (job, instance) (rate(lookout_collections_total{${s}}[10m]))
       'LookoutExporterNotDelivering',
       'warning',
       '15m',
-      `(time() - lookout_exporter_last_success_timestamp_seconds{${s}} > 900) and (lookout_exporter_queue_items{${s}} > 0)`,
+      `(time() - lookout_exporter_last_success_timestamp_seconds{${s}} > ${LIMITS.notDeliveringSeconds}) and (lookout_exporter_queue_items{${s}} > 0)`,
       'lookout on {{ $labels.instance }} has not delivered to {{ $labels.exporter }} for 15 minutes.',
       'The {{ $labels.exporter }} exporter of lookout on {{ $labels.instance }} last delivered {{ $value | humanizeDuration }} ago while data waits in its queue. The agent\'s log names the destination\'s errors (rejections are counted in lookout_exporter_failed_total, retries in lookout_exporter_retries_total).',
     ),
@@ -252,7 +278,7 @@ sum by (job, instance) (rate(lookout_collections_total{${s}}[10m]))
       'LookoutLogShippingLagging',
       'warning',
       '15m',
-      `max by (job, instance, name, namespace, pod, container) (lookout_log_lag_seconds{${s}}) > 300`,
+      `max by (job, instance, name, namespace, pod, container) (lookout_log_lag_seconds{${s}}) > ${LIMITS.logLagSeconds}`,
       `Logs of ${WHO} on {{ $labels.instance }} are shipped late.`,
       `The log records of ${WHO} that lookout on {{ $labels.instance }} delivered last are {{ $value | humanizeDuration }} old while more wait in its files: the log destinations are slow or down. Check lookout_exporter_queue_items, lookout_log_lag_bytes and the agent's log.`,
     ),

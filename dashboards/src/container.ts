@@ -2,6 +2,11 @@
  * Per-container drill-down. Pick a node, then a container by `name`; on Kubernetes,
  * `namespace`, `pod` and `container` narrow the `name` list (their "All" also matches
  * series without those labels, so they are harmless on plain Docker).
+ *
+ * Its logs come from Loki (the `loki` variable): lookout's loki exporter labels streams
+ * `name`, `namespace`, `pod`, `container`, `stream`, `level` and `host`, so the same
+ * variables select them. `host` is the node's name, not the Prometheus `instance`, so the
+ * Loki panels do not filter by node: container names are unique per node, rarely across.
  */
 import { Board, STEPS, type BuiltDashboard, type VariableSpec } from './lib.js';
 import { JOB, NODE, TARGET } from './variables.js';
@@ -46,6 +51,8 @@ const NAME: VariableSpec = {
 
 /** The selected containers. */
 const S = `${TARGET}, namespace=~"$namespace", pod=~"$pod", container=~"$container", name=~"$name"`;
+/** The selected containers' log streams in Loki (`name` matches no empty value, as Loki requires of one matcher). */
+const LOGS = '{name=~"$name", namespace=~"$namespace", pod=~"$pod", container=~"$container"}';
 
 export function containerDashboard(): BuiltDashboard {
   const b = new Board(
@@ -59,7 +66,8 @@ export function containerDashboard(): BuiltDashboard {
     .variable(NAMESPACE)
     .variable(POD)
     .variable(CONTAINER)
-    .variable(NAME);
+    .variable(NAME)
+    .withLoki();
 
   b.row('Overview')
     .stat({
@@ -111,6 +119,41 @@ export function containerDashboard(): BuiltDashboard {
       thresholds: STEPS.none,
       show: 'name',
       queries: [{ expr: `max by (name, image) (container_last_seen{${S}})`, legend: '{{image}}' }],
+    });
+
+  b.row('Logs')
+    .timeseries({
+      title: 'Log lines',
+      description:
+        'Log lines per second lookout delivered from the container\'s log files, by stream and level (level is empty unless collectors.logs.detect_level is on). Error lines above 1/s for 15 minutes fire LookoutContainerLogErrorsHigh.',
+      unit: 'cps',
+      thresholds: STEPS.none,
+      min: 0,
+      w: 12,
+      h: 6,
+      requires: ['logs'],
+      queries: [{ expr: `sum by (name, stream, level) (rate(lookout_log_lines_total{${S}}[${RI}]))`, legend: '{{name}} {{stream}} {{level}}' }],
+    })
+    .timeseries({
+      title: 'Log lines by level (Loki)',
+      description: 'Lines per interval in Loki for the selected containers, by level and stream (level "" when the agent detects none).',
+      source: 'loki',
+      unit: 'short',
+      thresholds: STEPS.none,
+      bars: true,
+      stack: true,
+      min: 0,
+      w: 12,
+      h: 6,
+      queries: [{ expr: `sum by (level, stream) (count_over_time(${LOGS} [$__auto]))`, legend: '{{level}} {{stream}}' }],
+    })
+    .logs({
+      title: 'Logs',
+      description: 'The selected containers\' newest log lines from Loki; expand a line for its labels (stream, level, host, pod).',
+      source: 'loki',
+      query: LOGS,
+      w: 24,
+      h: 10,
     });
 
   b.row('CPU')

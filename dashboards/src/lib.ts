@@ -7,6 +7,7 @@
  * Panels also declare what a node needs for them to show data (`requires`); that is not
  * written into the JSON but kept beside it, for the query list in `queries.ts`.
  */
+import type * as cog from '@grafana/grafana-foundation-sdk/cog';
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import {
   DashboardBuilder,
@@ -26,14 +27,33 @@ import {
   type DynamicConfigValue,
   type ValueMapping,
 } from '@grafana/grafana-foundation-sdk/dashboard';
+import { PanelBuilder as LogsBuilder } from '@grafana/grafana-foundation-sdk/logs';
+import { DataqueryBuilder as LokiQueryBuilder } from '@grafana/grafana-foundation-sdk/loki';
 import { DataqueryBuilder, PromQueryFormat } from '@grafana/grafana-foundation-sdk/prometheus';
 import { PanelBuilder as StatBuilder } from '@grafana/grafana-foundation-sdk/stat';
 import { PanelBuilder as TableBuilder } from '@grafana/grafana-foundation-sdk/table';
 import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
 import { LIMITS } from './alerts.js';
 
-/** Every panel, target and query variable reads from the datasource the `datasource` variable selects. */
-export const DATASOURCE = { type: 'prometheus', uid: '${datasource}' } as const;
+/**
+ * Where a dashboard's data comes from. A dashboard has one primary data source (Prometheus,
+ * or InfluxDB for the dashboards over the InfluxDB exporter's Telegraf layout), picked by its
+ * `datasource` variable; the container view adds Loki for its logs panels (`loki` variable).
+ */
+export type DatasourceKind = 'prometheus' | 'influxdb' | 'loki';
+/** The query language of each kind of data source. */
+export type Language = 'promql' | 'influxql' | 'logql';
+export const LANGUAGE: Readonly<Record<DatasourceKind, Language>> = { prometheus: 'promql', influxdb: 'influxql', loki: 'logql' };
+
+/** The datasource reference of each kind: always a template variable, never an import input. */
+export const DATASOURCES = {
+  prometheus: { type: 'prometheus', uid: '${datasource}' },
+  influxdb: { type: 'influxdb', uid: '${datasource}' },
+  loki: { type: 'loki', uid: '${loki}' },
+} as const satisfies Record<DatasourceKind, { type: DatasourceKind; uid: string }>;
+
+/** Every panel, target and query variable of a Prometheus dashboard reads from the datasource the `datasource` variable selects. */
+export const DATASOURCE = DATASOURCES.prometheus;
 
 /**
  * What a node must have for a panel to show data. A panel without requirements returns
@@ -52,7 +72,13 @@ export type Requirement =
   | 'terminated'
   | 'network'
   | 'block-io'
-  | 'collector-error';
+  | 'collector-error'
+  | 'push-exporter'
+  | 'exporter-retry'
+  | 'exporter-reject'
+  | 'exporter-drop'
+  | 'logs'
+  | 'influxdb-logs';
 
 export interface RequirementInfo {
   /** What the node (or an end-to-end test) must provide. */
@@ -87,6 +113,14 @@ export const REQUIREMENTS: Readonly<Record<Requirement, RequirementInfo>> = {
     needs: 'a collector error (an unreadable or malformed file) since the agent started',
     plainDocker: 'a healthy agent counts no collector errors, and the counter has no series before the first one',
   },
+  'push-exporter': { needs: 'a push exporter enabled (exporters.influxdb, exporters.remotewrite or exporters.otlp); for deliveries, a log destination counts too' },
+  'exporter-retry': { needs: 'a push exporter whose destination failed in a way worth retrying (network error, 408, 429, 5xx) within the time range' },
+  'exporter-reject': { needs: 'a push exporter whose destination rejected a batch for good (4xx other than 408 and 429) within the time range' },
+  'exporter-drop': { needs: 'a push exporter whose queue overflowed max_buffer_bytes (destination down or too slow) within the time range' },
+  logs: { needs: 'a log destination (exporters.file or --log-output-file) and a container writing to stdout or stderr' },
+  'influxdb-logs': {
+    needs: 'container logs in InfluxDB, measurement syslog (Telegraf syslog-input layout); this version of the influxdb exporter writes metrics only, so something else must write them',
+  },
 };
 
 /** Threshold steps: `[value, color]`, the first with value null (the base). */
@@ -108,6 +142,7 @@ export const STEPS = {
 } as const satisfies Record<string, Steps>;
 
 export interface Query {
+  /** PromQL, InfluxQL or LogQL, as the panel's data source speaks. */
   readonly expr: string;
   /** Legend (time series) or the column title (tables). */
   readonly legend?: string;
@@ -116,6 +151,8 @@ export interface Query {
 }
 
 interface PanelCommon {
+  /** `loki`: the panel queries the Loki the `loki` variable selects (LogQL); else the dashboard's primary data source. */
+  readonly source?: 'loki';
   readonly title: string;
   readonly description: string;
   /** A Grafana unit id (see @grafana/grafana-foundation-sdk/units). */
@@ -173,6 +210,8 @@ export interface TableSpec extends Omit<PanelCommon, 'queries'> {
 export interface PanelMeta {
   readonly id: number;
   readonly title: string;
+  /** The language of its queries (its data source's). */
+  readonly language: Language;
   /** What the panel needs to show anything. */
   readonly requires: readonly Requirement[];
   /** What each query (by refId) needs beyond the panel's requirements. */
@@ -183,7 +222,11 @@ export interface VariableSpec {
   readonly name: string;
   readonly label: string;
   readonly description: string;
-  /** A series selector; the variable's values are `label_values(selector, name)`. */
+  /**
+   * Prometheus dashboards: a series selector; the variable's values are
+   * `label_values(selector, name)`. InfluxDB dashboards: the whole InfluxQL statement
+   * (`SHOW TAG VALUES ...`).
+   */
   readonly selector: string;
   readonly multi?: boolean;
   /** Regex used when "All" is selected; no "All" option when undefined. */
@@ -194,6 +237,8 @@ export interface VariableSpec {
 export interface BuiltDashboard {
   /** File name under dashboards/. */
   readonly file: string;
+  /** The primary data source (the `datasource` variable's type). */
+  readonly datasource: 'prometheus' | 'influxdb';
   readonly json: Dashboard;
   readonly panels: readonly PanelMeta[];
   readonly variables: readonly VariableSpec[];
@@ -217,20 +262,60 @@ function valueMappings(valueText: Readonly<Record<string, string>> | undefined):
 const REF_IDS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 const refId = (i: number): string => REF_IDS[i] ?? `Q${i}`;
 
-function target(q: Query, i: number, instant: boolean): DataqueryBuilder {
+/**
+ * Grafana's InfluxDB query (`InfluxQuery` of its influxdb data source plugin), in raw InfluxQL
+ * mode. The SDK has no InfluxDB query type, so this is the subset lookout writes.
+ */
+export interface InfluxQuery {
+  readonly refId: string;
+  readonly datasource: typeof DATASOURCES.influxdb;
+  /** Raw InfluxQL, with Grafana's macros ($timeFilter, $__interval) and variables. */
+  readonly query: string;
+  readonly rawQuery: true;
+  readonly resultFormat: 'time_series' | 'table' | 'logs';
+  /** Series name; `$tag_<key>` is a tag's value. */
+  readonly alias?: string;
+}
+
+class InfluxQueryBuilder implements cog.Builder<cog.Dataquery> {
+  constructor(private readonly q: InfluxQuery) {}
+  build(): cog.Dataquery {
+    // The method only marks the type for TypeScript; JSON.stringify leaves it out.
+    return { ...this.q, _implementsDataqueryVariant() {} };
+  }
+}
+
+type Shape = 'range' | 'instant' | 'logs';
+
+function target(kind: DatasourceKind, q: Query, i: number, shape: Shape): cog.Builder<cog.Dataquery> {
+  if (kind === 'influxdb') {
+    const resultFormat = shape === 'instant' ? 'table' : shape === 'logs' ? 'logs' : 'time_series';
+    return new InfluxQueryBuilder({
+      refId: refId(i),
+      datasource: DATASOURCES.influxdb,
+      query: q.expr,
+      rawQuery: true,
+      resultFormat,
+      ...(q.legend !== undefined && shape === 'range' ? { alias: q.legend } : {}),
+    });
+  }
+  if (kind === 'loki') {
+    const t = new LokiQueryBuilder().datasource(DATASOURCES.loki).refId(refId(i)).expr(q.expr).queryType('range');
+    return shape === 'range' ? t.legendFormat(q.legend ?? '__auto') : t;
+  }
   const t = new DataqueryBuilder().datasource(DATASOURCE).refId(refId(i)).expr(q.expr);
-  if (instant) return t.instant().format(PromQueryFormat.Table);
+  if (shape === 'instant') return t.instant().format(PromQueryFormat.Table);
   return t.range().legendFormat(q.legend ?? '__auto');
 }
 
 type AnyPanelBuilder = TimeseriesBuilder | StatBuilder | TableBuilder;
 
 /** Applies what every panel shares: identity, size, datasource, unit, thresholds, mappings. */
-function common_<B extends AnyPanelBuilder>(b: B, id: number, spec: PanelCommon, w: number, h: number): B {
+function common_<B extends AnyPanelBuilder>(b: B, id: number, spec: PanelCommon, w: number, h: number, kind: DatasourceKind): B {
   b.id(id)
     .title(spec.title)
     .description(spec.description)
-    .datasource(DATASOURCE)
+    .datasource(DATASOURCES[kind])
     .gridPos({ x: 0, y: 0, w: spec.w ?? w, h: spec.h ?? h })
     .unit(spec.unit)
     .thresholds(thresholds(spec.thresholds));
@@ -241,6 +326,28 @@ function common_<B extends AnyPanelBuilder>(b: B, id: number, spec: PanelCommon,
   const mappings = valueMappings(spec.valueText);
   if (mappings.length > 0) b.mappings(mappings);
   return b;
+}
+
+/** A logs panel: the newest lines of the selected containers. */
+export interface LogsSpec {
+  /** `loki`: LogQL against the `loki` variable's Loki; else InfluxQL against the dashboard's InfluxDB. */
+  readonly source?: 'loki';
+  readonly title: string;
+  readonly description: string;
+  readonly query: string;
+  readonly requires?: readonly Requirement[];
+  readonly w?: number;
+  readonly h?: number;
+}
+
+/** A table of one InfluxQL query (resultFormat table): its tag columns, then its field columns. */
+export interface InfluxTableSpec extends Omit<PanelCommon, 'queries' | 'source'> {
+  readonly query: string;
+  /** Tag (GROUP BY) columns to show, in order, with their titles. */
+  readonly labels: ReadonlyArray<readonly [string, string]>;
+  /** Field columns (the names the query gives them with AS), in order. */
+  readonly columns: ReadonlyArray<{ readonly field: string } & TableColumn>;
+  readonly sortBy?: string;
 }
 
 /** A dashboard under construction: keeps panel ids unique and records each panel's requirements. */
@@ -255,6 +362,7 @@ export class Board {
     uid: string,
     title: string,
     description: string,
+    private readonly primary: 'prometheus' | 'influxdb' = 'prometheus',
   ) {
     this.builder = new DashboardBuilder(title)
       .uid(uid)
@@ -279,18 +387,29 @@ export class Board {
       .withVariable(
         new DatasourceVariableBuilder('datasource')
           .label('Data source')
-          .description('The Prometheus that scrapes lookout.')
-          .type('prometheus'),
+          .description(primary === 'prometheus' ? 'The Prometheus that scrapes lookout.' : 'The InfluxDB (InfluxQL) database lookout\'s influxdb exporter writes to (layout telegraf).')
+          .type(primary),
       );
+  }
+
+  /** Adds the `loki` variable: the Loki that lookout's Loki exporter pushes container logs to. */
+  withLoki(): this {
+    this.builder.withVariable(
+      new DatasourceVariableBuilder('loki')
+        .label('Logs data source')
+        .description('The Loki that lookout\'s loki exporter pushes container logs to (streams labelled name, namespace, pod, container, stream, level, host).')
+        .type('loki'),
+    );
+    return this;
   }
 
   /** A query variable whose values are the label's values on `selector`. */
   variable(v: VariableSpec): this {
-    const query = `label_values(${v.selector}, ${v.name})`;
+    const query = this.primary === 'prometheus' ? `label_values(${v.selector}, ${v.name})` : v.selector;
     const b = new QueryVariableBuilder(v.name)
       .label(v.label)
       .description(v.description)
-      .datasource(DATASOURCE)
+      .datasource(DATASOURCES[this.primary])
       .query(query)
       .definition(query)
       .refresh(VariableRefresh.OnTimeRangeChanged)
@@ -307,19 +426,24 @@ export class Board {
     return this;
   }
 
-  private record(spec: PanelCommon): number {
+  private kind(spec: { readonly source?: 'loki' }): DatasourceKind {
+    return spec.source ?? this.primary;
+  }
+
+  private record(spec: Pick<PanelCommon, 'title' | 'queries' | 'requires' | 'source'>): number {
     const id = this.nextId++;
     const queryRequires: Record<string, readonly Requirement[]> = {};
     spec.queries.forEach((q, i) => {
       if (q.requires !== undefined && q.requires.length > 0) queryRequires[refId(i)] = q.requires;
     });
-    this.panels.push({ id, title: spec.title, requires: spec.requires ?? [], queryRequires });
+    this.panels.push({ id, title: spec.title, language: LANGUAGE[this.kind(spec)], requires: spec.requires ?? [], queryRequires });
     return id;
   }
 
   timeseries(spec: TimeseriesSpec): this {
     const id = this.record(spec);
-    const b = common_(new TimeseriesBuilder(), id, spec, 12, 8)
+    const kind = this.kind(spec);
+    const b = common_(new TimeseriesBuilder(), id, spec, 12, 8, kind)
       .legend(
         new common.VizLegendOptionsBuilder()
           .showLegend(true)
@@ -347,28 +471,30 @@ export class Board {
       ];
       b.overrideByRegexp(spec.dashed, dash);
     }
-    spec.queries.forEach((q, i) => b.withTarget(target(q, i, false)));
+    spec.queries.forEach((q, i) => b.withTarget(target(kind, q, i, 'range')));
     this.builder.withPanel(b);
     return this;
   }
 
   stat(spec: StatSpec): this {
     const id = this.record(spec);
-    const b = common_(new StatBuilder(), id, spec, 4, 4)
+    const kind = this.kind(spec);
+    const b = common_(new StatBuilder(), id, spec, 4, 4, kind)
       .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
       .colorMode(common.BigValueColorMode.Value)
       .graphMode(spec.sparkline ? common.BigValueGraphMode.Area : common.BigValueGraphMode.None)
       .textMode(spec.show === 'name' ? common.BigValueTextMode.Name : common.BigValueTextMode.Auto)
       .orientation(common.VizOrientation.Auto);
     // Stats show the current value; a range query keeps the sparkline possible.
-    spec.queries.forEach((q, i) => b.withTarget(target(q, i, false)));
+    spec.queries.forEach((q, i) => b.withTarget(target(kind, q, i, 'range')));
     this.builder.withPanel(b);
     return this;
   }
 
   table(spec: TableSpec): this {
+    if (this.primary !== 'prometheus' || spec.source !== undefined) throw new Error(`${spec.title}: table() merges PromQL instant queries; use influxTable()`);
     const id = this.record({ ...spec, queries: spec.queries });
-    const b = common_(new TableBuilder(), id, { ...spec, queries: spec.queries }, 12, 8)
+    const b = common_(new TableBuilder(), id, { ...spec, queries: spec.queries }, 12, 8, 'prometheus')
       .cellHeight(common.TableCellHeight.Sm)
       .showHeader(true)
       .inspect(false)
@@ -385,7 +511,7 @@ export class Board {
       index[label] = n++;
     }
     spec.queries.forEach((q, i) => {
-      b.withTarget(target(q, i, true));
+      b.withTarget(target('prometheus', q, i, 'instant'));
       const field = valueField(i);
       if (q.column.hidden) {
         exclude[field] = true;
@@ -415,11 +541,76 @@ export class Board {
     return this;
   }
 
+  /** A table of one InfluxQL query: tags and fields as columns (InfluxDB dashboards). */
+  influxTable(spec: InfluxTableSpec): this {
+    if (this.primary !== 'influxdb') throw new Error(`${spec.title}: influxTable() on a ${this.primary} dashboard`);
+    const query: Query = { expr: spec.query };
+    const id = this.record({ ...spec, queries: [query] });
+    const b = common_(new TableBuilder(), id, { ...spec, queries: [query] }, 12, 8, 'influxdb')
+      .cellHeight(common.TableCellHeight.Sm)
+      .showHeader(true)
+      .inspect(false)
+      .align(common.FieldTextAlignment.Auto);
+    if (spec.sortBy !== undefined) b.sortBy([new common.TableSortByFieldStateBuilder().displayName(spec.sortBy).desc(true)]);
+    b.withTarget(target('influxdb', query, 0, 'instant'));
+    const rename: Record<string, string> = {};
+    const index: Record<string, number> = {};
+    let n = 0;
+    for (const [tag, title] of spec.labels) {
+      rename[tag] = title;
+      index[tag] = n++;
+    }
+    for (const c of spec.columns) {
+      rename[c.field] = c.title;
+      index[c.field] = n++;
+      const props: DynamicConfigValue[] = [{ id: 'unit', value: c.unit }];
+      if (c.decimals !== undefined) props.push({ id: 'decimals', value: c.decimals });
+      if (c.thresholds !== undefined) props.push({ id: 'thresholds', value: thresholds(c.thresholds).build() });
+      if (c.colored) props.push({ id: 'custom.cellOptions', value: { type: 'color-text' } });
+      b.overrideByName(c.title, props);
+    }
+    b.transformations([
+      {
+        id: 'filterFieldsByName',
+        options: { include: { names: [...spec.labels.map(([l]) => l), ...spec.columns.map((c) => c.field)] } },
+      },
+      { id: 'organize', options: { excludeByName: { Time: true }, indexByName: index, renameByName: rename } },
+    ]);
+    this.builder.withPanel(b);
+    return this;
+  }
+
+  /** A logs panel, newest lines first, with their labels or tags a click away. */
+  logs(spec: LogsSpec): this {
+    const kind = this.kind(spec);
+    if (kind === 'prometheus') throw new Error(`${spec.title}: no logs in Prometheus`);
+    const query: Query = { expr: spec.query };
+    const id = this.record({ ...spec, queries: [query] });
+    const b = new LogsBuilder()
+      .id(id)
+      .title(spec.title)
+      .description(spec.description)
+      .datasource(DATASOURCES[kind])
+      .gridPos({ x: 0, y: 0, w: spec.w ?? 24, h: spec.h ?? 10 })
+      .showTime(true)
+      .showLabels(false)
+      .showCommonLabels(false)
+      .wrapLogMessage(true)
+      .prettifyLogMessage(false)
+      .enableLogDetails(true)
+      .showLogContextToggle(kind === 'loki')
+      .dedupStrategy(common.LogsDedupStrategy.None)
+      .sortOrder(common.LogsSortOrder.Descending)
+      .withTarget(target(kind, query, 0, 'logs'));
+    this.builder.withPanel(b);
+    return this;
+  }
+
   build(): BuiltDashboard {
     const json = this.builder.build();
     // The SDK defaults links to `placement: inControlsMenu` (Grafana 12 tucks them into a
     // menu); without it they show in the dashboard's header, in every Grafana version.
     for (const link of json.links ?? []) delete link.placement;
-    return { file: this.file, json, panels: this.panels, variables: this.variables };
+    return { file: this.file, datasource: this.primary, json, panels: this.panels, variables: this.variables };
   }
 }

@@ -7,13 +7,14 @@ import { Document } from 'yaml';
 import { agentDashboard } from './agent.js';
 import { DEFAULT_ALERT_CONFIG, alertGroups, type AlertConfig } from './alerts.js';
 import { containerDashboard } from './container.js';
+import { influxContainerDashboard, influxNodeDashboard } from './influxdb.js';
 import { kubernetesDashboard } from './kubernetes.js';
 import type { BuiltDashboard } from './lib.js';
 import { nodeDashboard } from './node.js';
 
 /** The dashboards, in the order the README lists them. */
 export function dashboards(): BuiltDashboard[] {
-  return [nodeDashboard(), containerDashboard(), kubernetesDashboard(), agentDashboard()];
+  return [nodeDashboard(), containerDashboard(), kubernetesDashboard(), agentDashboard(), influxNodeDashboard(), influxContainerDashboard()];
 }
 
 /** Path of the alert rule file, relative to dashboards/. */

@@ -14,6 +14,7 @@ import { describeWith, requireOrSkip } from '../helpers/require.js';
 import { promtool, promtoolUsable } from './promtool.js';
 
 const DIR = dashboardsDir();
+const RUNBOOKS = join(DIR, '..', 'docs', 'runbooks.md');
 const RULES = join(DIR, RULES_FILE);
 const TESTS_DIR = join(DIR, 'alerts', 'tests');
 const TESTS = readdirSync(TESTS_DIR).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(TESTS_DIR, f));
@@ -54,6 +55,28 @@ describe('alert rules', () => {
       }
       expect(text).toContain('$labels.name');
     }
+  });
+
+  it('each link to a section of docs/runbooks.md (GitHub\'s heading anchors), one per alert, in file order', () => {
+    const md = readFileSync(RUNBOOKS, 'utf8');
+    // GitHub's anchor of a heading: lower case, punctuation but - and _ removed, spaces to -.
+    const slug = (h: string): string => h.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+    const sections = [...md.matchAll(/^## (.+)$/gm)].map((m) => m[1] as string);
+    const anchors = new Set(sections.map(slug));
+    for (const r of rules) {
+      const url = r.annotations?.['runbook_url'] ?? '';
+      expect(url.startsWith(`${DEFAULT_ALERT_CONFIG.runbookUrl}#`), url).toBe(true);
+      expect(DEFAULT_ALERT_CONFIG.runbookUrl.endsWith('/docs/runbooks.md')).toBe(true);
+      expect(anchors, `${r.alert}: no section for ${url}`).toContain(url.slice(url.indexOf('#') + 1));
+    }
+    expect(sections).toEqual(alertNames());
+    // Each section says what it means, how to check and how to fix.
+    for (const part of md.split(/^## /m).slice(1)) {
+      const name = part.split('\n')[0];
+      for (const h of ['**What it means.**', '**How to check.**', '**How to fix.**']) expect(part, `${name}: ${h}`).toContain(h);
+    }
+    // Links between sections resolve too.
+    for (const m of md.matchAll(/\]\(#([^)]+)\)/g)) expect(anchors, `link #${m[1]}`).toContain(m[1]);
   });
 
   it('have unit tests for every alert, firing and not firing', () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { dashboardsDir, main, staleFiles } from '../../dashboards/src/generate.js';
-import { renderAll, renderRules, RULES_FILE } from '../../dashboards/src/render.js';
+import { dashboards, renderAll, renderRules, RULES_FILE } from '../../dashboards/src/render.js';
 
 const DIR = dashboardsDir();
 const REGENERATE = 'out of date: run `npm run dashboards` and commit the result';
@@ -88,5 +88,22 @@ describe('provisioning', () => {
     expect(doc.apiVersion).toBe(1);
     expect(doc.providers).toHaveLength(1);
     expect(doc.providers[0]).toMatchObject({ name: 'lookout', type: 'file', options: { path: '/var/lib/grafana/dashboards/lookout' } });
+  });
+
+  it('has an example data source for every data source type the dashboards use', () => {
+    const doc = parse(readFileSync(join(DIR, 'provisioning', 'datasources', 'lookout.yaml'), 'utf8')) as {
+      apiVersion: number;
+      datasources: Array<{ name: string; type: string; uid: string; url: string; jsonData?: Record<string, unknown> }>;
+    };
+    expect(doc.apiVersion).toBe(1);
+    const used = new Set<string>();
+    for (const d of dashboards()) {
+      for (const v of d.json.templating.list ?? []) if (v.type === 'datasource' && typeof v.query === 'string') used.add(v.query);
+    }
+    expect([...used].sort()).toEqual(['influxdb', 'loki', 'prometheus']);
+    expect(doc.datasources.map((x) => x.type).sort()).toEqual([...used].sort());
+    for (const x of doc.datasources) expect(x.url, x.name).toMatch(/^https?:\/\//);
+    // The InfluxDB dashboards speak InfluxQL: a 1.x database (or a 2.x DBRP mapping), not Flux.
+    expect(doc.datasources.find((x) => x.type === 'influxdb')?.jsonData).toMatchObject({ dbName: 'lookout' });
   });
 });

@@ -1,10 +1,13 @@
 /**
  * The dashboards' JSON against the Grafana schema that @grafana/grafana-foundation-sdk
  * carries: its TypeScript types are generated from Grafana's own schema (the dashboard kind
- * and each panel plugin's options and field config), and the SDK ships no runtime validator.
- * So each committed JSON file is type-checked, as an object literal, against those types
- * (unknown keys, wrong types, bad enum values fail), plus the structural rules of lookout's
- * dashboards: datasource variable, units, descriptions, thresholds, queries, layout.
+ * and each panel plugin's options and field config, the Prometheus and Loki queries), and the
+ * SDK ships no runtime validator. So each committed JSON file is type-checked, as an object
+ * literal, against those types (unknown keys, wrong types, bad enum values fail), plus the
+ * structural rules of lookout's dashboards: datasource variables, units, descriptions,
+ * thresholds, queries, layout. The SDK has no InfluxDB query type: InfluxQL targets are
+ * checked against Grafana's own `InfluxQuery` (public/app/plugins/datasource/influxdb/types.ts),
+ * written out below.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,11 +16,13 @@ import * as units from '@grafana/grafana-foundation-sdk/units';
 import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dashboardsDir } from '../../dashboards/src/generate.js';
+import { DATASOURCES } from '../../dashboards/src/lib.js';
 import { dashboards } from '../../dashboards/src/render.js';
 
 const DIR = dashboardsDir();
 const ROOT = join(DIR, '..');
 const FILES = dashboards().map((d) => d.file);
+const PRIMARY = new Map(dashboards().map((d) => [d.file, d.datasource]));
 
 interface Json {
   [k: string]: unknown;
@@ -32,6 +37,8 @@ const panelsOf = (d: Json): Json[] => (d['panels'] as Json[] | undefined) ?? [];
  */
 const PRELUDE = `
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import type * as logs from '@grafana/grafana-foundation-sdk/logs';
+import type * as loki from '@grafana/grafana-foundation-sdk/loki';
 import type * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import type * as stat from '@grafana/grafana-foundation-sdk/stat';
 import type * as table from '@grafana/grafana-foundation-sdk/table';
@@ -48,20 +55,54 @@ type J<T> = 0 extends 1 & T ? any
 type FieldConfigSource<C> = Omit<J<dashboard.FieldConfigSource>, 'defaults'> & {
   defaults: Omit<J<dashboard.FieldConfig>, 'custom'> & { custom?: J<C> };
 };
-type Base = Omit<J<dashboard.Panel>, 'type' | 'targets' | 'options' | 'fieldConfig'> & { targets?: J<prometheus.Dataquery>[] };
+/** Grafana's InfluxQuery (influxdb data source plugin), which the SDK does not carry. */
+interface InfluxQueryPart { type: string; params?: string[]; interval?: string }
+interface InfluxQueryTag { key: string; operator?: string; condition?: string; value: string }
+interface InfluxQuery {
+  refId: string;
+  hide?: boolean;
+  key?: string;
+  queryType?: string;
+  datasource?: { type?: string; uid?: string };
+  policy?: string;
+  measurement?: string;
+  resultFormat?: 'time_series' | 'table' | 'logs';
+  orderByTime?: string;
+  tags?: InfluxQueryTag[];
+  groupBy?: InfluxQueryPart[];
+  select?: InfluxQueryPart[][];
+  limit?: string;
+  slimit?: string;
+  tz?: string;
+  fill?: string;
+  rawQuery?: boolean;
+  query?: string;
+  alias?: string;
+}
+type PromTarget = J<prometheus.Dataquery>;
+type LokiTarget = J<loki.dataquery>;
+type Base = Omit<J<dashboard.Panel>, 'type' | 'targets' | 'options' | 'fieldConfig'> & { targets?: Array<PromTarget | LokiTarget | InfluxQuery> };
 type Panel =
   | (Base & { type: 'timeseries'; options?: J<timeseries.Options>; fieldConfig?: FieldConfigSource<timeseries.FieldConfig> })
   | (Base & { type: 'stat'; options?: J<stat.Options>; fieldConfig?: FieldConfigSource<{}> })
-  | (Base & { type: 'table'; options?: J<table.Options>; fieldConfig?: FieldConfigSource<table.FieldConfig> });
+  | (Base & { type: 'table'; options?: J<table.Options>; fieldConfig?: FieldConfigSource<table.FieldConfig> })
+  | (Base & { type: 'logs'; options?: J<logs.Options>; fieldConfig?: FieldConfigSource<{}> });
 type Row = Omit<J<dashboard.RowPanel>, 'panels'> & { panels: Panel[] };
 type Dashboard = Omit<J<dashboard.Dashboard>, 'panels'> & { panels?: [] };
 `;
 
-/** One TypeScript module per dashboard: the dashboard without panels, then each panel. */
+/** The query type of each datasource type, for checking each target on its own (a union lets keys of one pass on another). */
+const TARGET_TYPE: Record<string, string> = { prometheus: 'PromTarget', loki: 'LokiTarget', influxdb: 'InfluxQuery' };
+
+/** One TypeScript module per dashboard: the dashboard without panels, then each panel, then each target by its datasource's query type. */
 function moduleFor(d: Json): string {
   const lines = [PRELUDE, `export const the_dashboard: Dashboard = ${JSON.stringify({ ...d, panels: [] }, null, 2)};`];
   for (const p of panelsOf(d)) {
     lines.push(`export const panel_${String(p['id'])}: ${p['type'] === 'row' ? 'Row' : 'Panel'} = ${JSON.stringify(p, null, 2)};`);
+    for (const t of (p['targets'] as Json[] | undefined) ?? []) {
+      const type = TARGET_TYPE[String((t['datasource'] as Json | undefined)?.['type'])] ?? 'never';
+      lines.push(`export const target_${String(p['id'])}_${String(t['refId'])}: ${type} = ${JSON.stringify(t, null, 2)};`);
+    }
   }
   return lines.join('\n');
 }
@@ -103,11 +144,16 @@ describe('dashboards against the SDK (Grafana) schema', () => {
   // A copy of one panel with an unknown key and a bad enum value: the check must catch both.
   const node = load('lookout-node.json');
   const ts0 = panelsOf(node).find((p) => p['type'] === 'timeseries') as Json;
+  const influx = panelsOf(load('lookout-influxdb-container.json')).find((p) => p['type'] === 'logs') as Json;
+  const influxTarget = ((influx['targets'] as Json[])[0] as Json);
   const broken = {
     ...node,
     panels: [
       { ...ts0, id: 1001, unitt: 'bytes' },
       { ...ts0, id: 1002, options: { ...(ts0['options'] as Json), tooltip: { mode: 'sometimes', sort: 'desc' } } },
+      { ...influx, id: 1003, targets: [{ ...influxTarget, resultFormat: 'graphite' }] },
+      { ...influx, id: 1005, targets: [{ ...influxTarget, querry: 'x' }] },
+      { ...influx, id: 1004, options: { ...(influx['options'] as Json), sortOrder: 'Sideways' } },
     ],
   };
   const modules: Record<string, string> = { __negative_control__: moduleFor(broken) };
@@ -127,6 +173,9 @@ describe('dashboards against the SDK (Grafana) schema', () => {
     const found = (diagnostics['__negative_control__'] ?? []).join('\n');
     expect(found).toMatch(/unitt/);
     expect(found).toMatch(/sometimes/);
+    expect(found).toMatch(/graphite/);
+    expect(found).toMatch(/querry/);
+    expect(found).toMatch(/Sideways/);
   });
 });
 
@@ -137,7 +186,11 @@ describe.each(FILES)('%s', (file) => {
   const visible = panels.filter((p) => p['type'] !== 'row');
   const variables = ((d['templating'] as Json)['list'] as Json[] | undefined) ?? [];
   const unitIds = new Set<unknown>(Object.values(units as Record<string, unknown>).filter((v) => typeof v === 'string'));
-  const DS = { type: 'prometheus', uid: '${datasource}' };
+  const primary = PRIMARY.get(file) ?? 'prometheus';
+  const DS = DATASOURCES[primary];
+  const LOKI = DATASOURCES.loki;
+  const hasLoki = variables.some((v) => v['name'] === 'loki');
+  const exprOf = (t: Json): string => String(t['expr'] ?? t['query'] ?? '');
 
   it('has a stable uid, a title, tags and the SDK schema version', () => {
     expect(d['uid']).toBe(file.replace(/\.json$/, ''));
@@ -148,38 +201,46 @@ describe.each(FILES)('%s', (file) => {
     expect(d['schemaVersion']).toBe(defaultDashboard().schemaVersion);
   });
 
-  it('takes its datasource from the ${datasource} variable, never from import inputs', () => {
-    expect(text).not.toMatch(/DS_PROMETHEUS|__inputs|__requires/);
-    expect(variables[0]).toMatchObject({ type: 'datasource', name: 'datasource', query: 'prometheus' });
+  it('takes its data sources from datasource variables (${datasource}, ${loki}), never from import inputs', () => {
+    expect(text).not.toMatch(/DS_PROMETHEUS|DS_INFLUX|DS_LOKI|__inputs|__requires/);
+    expect(variables[0]).toMatchObject({ type: 'datasource', name: 'datasource', query: primary });
+    if (hasLoki) expect(variables.find((v) => v['name'] === 'loki')).toMatchObject({ type: 'datasource', query: 'loki' });
     for (const v of variables.filter((x) => x['type'] === 'query')) {
       expect(v['datasource'], String(v['name'])).toEqual(DS);
-      expect(String(v['query'])).toMatch(/^label_values\(.+, \w+\)$/);
+      if (primary === 'prometheus') expect(String(v['query'])).toMatch(/^label_values\(.+, \w+\)$/);
+      else expect(String(v['query'])).toMatch(/^SHOW TAG VALUES FROM "\w+" WITH KEY = "\w+"( WHERE .+)?$/);
     }
     const names = variables.map((v) => v['name']);
     expect(new Set(names).size).toBe(names.length);
   });
 
   it('uses only variables it defines, or Grafana built-ins', () => {
-    const defined = new Set([...variables.map((v) => String(v['name'])), '__rate_interval', '__interval', '__range']);
+    const builtins = primary === 'prometheus' ? ['__rate_interval', '__interval', '__range', '__auto'] : ['timeFilter', '__interval'];
+    const defined = new Set([...variables.map((v) => String(v['name'])), ...builtins]);
     const exprs = [
-      ...visible.flatMap((p) => ((p['targets'] as Json[] | undefined) ?? []).map((t) => String(t['expr']))),
+      ...visible.flatMap((p) => ((p['targets'] as Json[] | undefined) ?? []).map(exprOf)),
       ...variables.filter((v) => v['type'] === 'query').map((v) => String(v['query'])),
     ];
     for (const e of exprs) {
+      // `$tag_x` and `$col` only occur in InfluxDB aliases, not in queries.
       for (const m of e.matchAll(/\$\{?(\w+)/g)) expect(defined, `$${m[1]} in ${e}`).toContain(m[1]);
     }
   });
 
-  it('gives every panel a unique id, a title, a description, a unit, thresholds and the datasource', () => {
+  it('gives every panel a unique id, a title, a description, the datasource, and (but logs) a unit and thresholds', () => {
     const ids = panels.map((p) => p['id']);
     expect(new Set(ids).size).toBe(ids.length);
     expect(visible.length).toBeGreaterThan(0);
     for (const p of visible) {
       const title = String(p['title']);
-      expect(['timeseries', 'stat', 'table'], title).toContain(p['type']);
+      expect(['timeseries', 'stat', 'table', 'logs'], title).toContain(p['type']);
       expect(title).not.toBe('');
       expect(String(p['description'] ?? ''), title).toMatch(/\S{3}/);
-      expect(p['datasource'], title).toEqual(DS);
+      expect([DS, ...(hasLoki ? [LOKI] : [])], title).toContainEqual(p['datasource']);
+      if (p['type'] === 'logs') {
+        expect(p['datasource'], `${title}: logs come from Loki or InfluxDB`).not.toEqual(DATASOURCES.prometheus);
+        continue;
+      }
       const defaults = (p['fieldConfig'] as Json)['defaults'] as Json;
       expect(unitIds, `${title}: unit ${String(defaults['unit'])}`).toContain(defaults['unit']);
       const steps = ((defaults['thresholds'] as Json)['steps'] as Json[]) ?? [];
@@ -194,7 +255,7 @@ describe.each(FILES)('%s', (file) => {
     }
   });
 
-  it('gives every panel queries with an expression, a refId and the datasource', () => {
+  it('gives every panel queries with an expression, a refId and the panel\'s datasource', () => {
     for (const p of visible) {
       const title = String(p['title']);
       const targets = (p['targets'] as Json[] | undefined) ?? [];
@@ -202,10 +263,18 @@ describe.each(FILES)('%s', (file) => {
       const refIds = targets.map((t) => t['refId']);
       expect(new Set(refIds).size, title).toBe(refIds.length);
       for (const t of targets) {
-        expect(String(t['expr'] ?? '').trim(), title).not.toBe('');
-        expect(t['datasource'], title).toEqual(DS);
+        expect(exprOf(t).trim(), title).not.toBe('');
+        expect(t['datasource'], title).toEqual(p['datasource']);
         expect(String(t['refId']), title).toMatch(/^[A-Z]$/);
-        if (p['type'] === 'table') expect(t, title).toMatchObject({ instant: true, format: 'table' });
+        const type = (t['datasource'] as Json)['type'];
+        if (type === 'influxdb') {
+          expect(t, title).toMatchObject({ rawQuery: true, resultFormat: p['type'] === 'table' ? 'table' : p['type'] === 'logs' ? 'logs' : 'time_series' });
+          expect(t['expr'], title).toBeUndefined();
+          // Every panel query is bounded by the dashboard's time range.
+          expect(String(t['query']), title).toContain('$timeFilter');
+        } else if (type === 'loki') {
+          expect(t, title).toMatchObject({ queryType: 'range' });
+        } else if (p['type'] === 'table') expect(t, title).toMatchObject({ instant: true, format: 'table' });
         else expect(t, title).toMatchObject({ range: true });
       }
     }

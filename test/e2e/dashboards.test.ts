@@ -11,8 +11,15 @@
  * - io: dd with oflag/iflag=direct on a bind-mounted host directory (block I/O);
  * - oom: --memory 16m --memory-swap 16m, filling /dev/shm after a few seconds (an OOM kill
  *   that the agent sees coming from 0, and an OOMKilled termination);
- * - restart: --restart on-failure:2 of `sleep 1; exit 1` (restarts, a termination);
- * - exit3: exits with 3 (a terminated container).
+ * - restart: --restart on-failure:2 of `sleep 3; exit 1` (restarts, a termination);
+ * - exit3: exits with 3 (a terminated container);
+ * - logger: writes an info line to stdout and an ERROR line to stderr five times a second
+ *   (container logs, with levels: the agent runs with a log destination, a file, and
+ *   collectors.logs.detect_level).
+ * The agent also pushes to a remote-write receiver in this test that accepts batches, except
+ * for an 8-second outage (503: retries, and drops: max_buffer_bytes holds one push) and a 400 for
+ * every fifth request after it (rejections): the exporter panels of the agent dashboard have
+ * data.
  * Each query must parse and return at least one series; a query that needs what a plain
  * Docker node never has (Kubernetes labels, collector errors of a healthy agent, PSI on a host
  * without it) is listed with the reason and must return nothing (collector errors: data there
@@ -24,6 +31,7 @@
  * test-results/dashboard-queries.json.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,8 +72,8 @@ const RANGE = '5m';
 /** Scrapes of the agent Prometheus must have before the rate windows are worth reading. */
 const MIN_SCRAPES = 10;
 
-type Role = 'busy' | 'io' | 'oom' | 'restart' | 'exit3';
-const ROLES: readonly Role[] = ['busy', 'io', 'oom', 'restart', 'exit3'];
+type Role = 'busy' | 'io' | 'oom' | 'restart' | 'exit3' | 'logger';
+const ROLES: readonly Role[] = ['busy', 'io', 'oom', 'restart', 'exit3', 'logger'];
 /** Container names: lookout-e2e-dash<role>-<pid>-<hex>, all matched by NAME_RE (`$name`). */
 const NAME_RE = `lookout-e2e-dash[a-z0-9]+-${process.pid}-[0-9a-f]+`;
 
@@ -87,7 +95,55 @@ const PROVIDERS: Readonly<Record<Requirement, readonly Role[] | undefined>> = {
   terminated: ['exit3', 'oom', 'restart'],
   network: ['busy'],
   'block-io': ['io'],
+  // Provided by the agent's configuration (the remote-write exporter and its receiver here), not by a container.
+  'push-exporter': [],
+  'exporter-retry': [],
+  'exporter-reject': [],
+  'exporter-drop': [],
+  logs: ['logger'],
+  // No InfluxDB here: the InfluxQL panels are tested by dashboards-influxdb.test.ts.
+  'influxdb-logs': undefined,
 };
+
+/**
+ * A remote-write receiver on loopback that discards what it gets: 204, except 503 during an
+ * outage (`outage(ms)`) and, after one, 400 for every fifth request.
+ */
+class FlakyReceiver {
+  private server: Server | undefined;
+  private until = 0;
+  private after = false;
+  private n = 0;
+  readonly counts: Record<number, number> = {};
+
+  async start(): Promise<string> {
+    this.server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const now = Date.now();
+        let status = 204;
+        if (now < this.until) status = 503;
+        else if (this.after && ++this.n % 5 === 0) status = 400;
+        this.counts[status] = (this.counts[status] ?? 0) + 1;
+        res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 204 ? '' : `e2e: ${status}`);
+      });
+    });
+    const srv = this.server;
+    await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
+    const a = srv.address();
+    return `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/api/v1/write`;
+  }
+
+  outage(ms: number): void {
+    this.until = Date.now() + ms;
+    this.after = true;
+  }
+
+  async stop(): Promise<void> {
+    const srv = this.server;
+    if (srv) await new Promise<void>((ok) => srv.close(() => ok()));
+  }
+}
 
 interface Host {
   readonly psi: boolean;
@@ -180,7 +236,15 @@ const planned = listQueries();
 
 describeWith(avail, 'every dashboard query against a real Prometheus scraping lookout on Docker', () => {
   const pool = useContainers();
-  const agent = useAgent({ collect: { min_interval: '100ms' } });
+  const receiver = new FlakyReceiver();
+  const stateDir = mkdtempSync(join(tmpdir(), 'lookout-e2e-dash-state-'));
+  // Filled in before the agent starts (the receiver's address); useAgent reads it then.
+  const overrides: Record<string, unknown> = {
+    collect: { min_interval: '100ms' },
+    state_dir: stateDir,
+    collectors: { logs: { detect_level: true } },
+  };
+  const agent = useAgent(overrides);
   const prom = usePrometheus();
   const containers = new Map<Role, Container>();
   const results: Array<Record<string, unknown>> = [];
@@ -198,6 +262,8 @@ describeWith(avail, 'every dashboard query against a real Prometheus scraping lo
   const nameOf = (r: Role): string => containers.get(r)?.name ?? `(no ${r} container)`;
 
   afterAll(async () => {
+    await receiver.stop();
+    rmSync(stateDir, { recursive: true, force: true });
     await veth?.remove();
     // The io container writes into ioDir: remove the containers first (pool.cleanup is idempotent).
     await pool.cleanup();
@@ -232,6 +298,7 @@ describeWith(avail, 'every dashboard query against a real Prometheus scraping lo
       notReady,
       emptyPanels,
       alerts: alertStates,
+      receiver: receiver.counts,
       queries: results,
     };
     writeFileSync(OUTPUT, `${JSON.stringify(report, null, 2)}\n`);
@@ -239,11 +306,27 @@ describeWith(avail, 'every dashboard query against a real Prometheus scraping lo
 
   beforeAll(async () => {
     version = (await prometheusVersion()).text;
+    overrides['exporters'] = {
+      file: { path: join(stateDir, 'logs.jsonl') },
+      remotewrite: {
+        enabled: true,
+        url: await receiver.start(),
+        interval: '1s',
+        // One batch per push, and room for one: while the receiver is up each push is sent
+        // before the next (no drop); during the outage every further push drops the oldest.
+        max_batch_samples: 1_000_000,
+        max_buffer_bytes: 1024,
+        min_backoff: '50ms',
+        max_backoff: '300ms',
+      },
+    };
     const a = await agent.start();
     const p = await prom.start({ jobs: [{ job: 'lookout', targets: [a.target] }], ruleFiles: [RULES] });
     queries = queriesFor(a.target);
     // Counters must be scraped before the events that raise them (increase() needs a sample before).
     await waitFor('the first scrape of lookout', async () => ((await p.vector('up{job="lookout"} == 1')).length > 0 ? true : undefined), 20_000, 200);
+    // Scraped before it: the outage's retries and drops raise counters Prometheus already has.
+    receiver.outage(8000);
 
     // Block I/O needs a block device under the bind mount: tmpfs would neither take O_DIRECT nor count.
     const base = statfsSync(tmpdir()).type === 0x01021994 ? join(REPO, 'test-results') : tmpdir();
@@ -260,8 +343,10 @@ describeWith(avail, 'every dashboard query against a real Prometheus scraping lo
       },
       // Alive (and scraped, named, at 0 OOM kills) for 6 s, then dd is the container's init and the OOM killer's victim.
       oom: { flags: ['--memory', '16m', '--memory-swap', '16m'], sh: 'sleep 6; exec dd if=/dev/zero of=/dev/shm/fill bs=1M count=60' },
-      restart: { flags: ['--restart', 'on-failure:2'], sh: 'sleep 1; exit 1' },
+      // 3 s: scraped at 0 restarts first, even on a loaded machine (increase() needs that sample).
+      restart: { flags: ['--restart', 'on-failure:2'], sh: 'sleep 3; exit 1' },
       exit3: { flags: [], sh: 'exit 3' },
+      logger: { flags: [], sh: 'i=0; while :; do echo "info: request $i served"; echo "ERROR request $i failed" >&2; i=$((i+1)); sleep 0.2; done' },
     };
     await Promise.all(ROLES.map(async (role) => containers.set(role, await pool.run({ prefix: `dash${role}`, ...specs[role] }))));
     for (const c of containers.values()) expect(c.name).toMatch(new RegExp(`^${NAME_RE}$`));
@@ -288,6 +373,12 @@ describeWith(avail, 'every dashboard query against a real Prometheus scraping lo
       ['restart (both restarts done)', `container_restarts_total{${sel('restart')}} >= 2`],
       ['terminated', `container_last_terminated_exit_code{${sel('exit3')}} == 3`],
       ...(host.psi ? [['psi', `container_pressure_cpu_waiting_seconds_total{${sel('busy')}}`] as [string, string]] : []),
+      ['push-exporter', 'lookout_exporter_last_success_timestamp_seconds{job="lookout", exporter="remotewrite"} > 0'],
+      ['exporter-retry', `increase(lookout_exporter_retries_total{job="lookout", exporter="remotewrite"}[${RATE_INTERVAL}]) > 0`],
+      ['exporter-reject', `increase(lookout_exporter_failed_total{job="lookout", exporter="remotewrite"}[${RATE_INTERVAL}]) > 0`],
+      ['exporter-drop', `increase(lookout_exporter_dropped_total{job="lookout", exporter="remotewrite"}[${RATE_INTERVAL}]) > 0`],
+      ['logs', `rate(lookout_log_lines_total{${sel('logger')}}[${RATE_INTERVAL}]) > 0`],
+      ['logs (error level detected)', `rate(lookout_log_lines_total{${sel('logger', ', level="error", stream="stderr"')}}[${RATE_INTERVAL}]) > 0`],
     ];
     const pending = new Set(probes.map(([what]) => what));
     await waitFor(
@@ -304,7 +395,8 @@ describeWith(avail, 'every dashboard query against a real Prometheus scraping lo
   }, 150_000);
 
   it('the containers produced every requirement a plain Docker node can satisfy', async () => {
-    for (const r of Object.keys(REQUIREMENTS) as Requirement[]) {
+    // Every requirement a PromQL query has that this node can satisfy.
+    for (const r of new Set(queries.flatMap((q) => q.requires))) {
       if (missing(r, host) !== undefined) continue;
       // A requirement this node can satisfy: a container here provides it, and a probe shows it in Prometheus.
       expect(PROVIDERS[r], `no container here provides ${r}`).toBeDefined();
