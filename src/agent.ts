@@ -19,6 +19,7 @@ import type { MetricDef, Snapshot } from './model.js';
 import { Pipeline, type RunningCollector } from './pipeline.js';
 import { SelfMetrics } from './selfmetrics.js';
 import { buildServer, listen, type ServerSecurity } from './server.js';
+import { MemoryBudget } from './budget.js';
 import { VERSION } from './version.js';
 
 export interface AgentOptions {
@@ -66,6 +67,8 @@ export class Agent {
   private stopped: Promise<void> | undefined;
   private summaryTimer: NodeJS.Timeout | undefined;
   private readonly abort = new AbortController();
+  /** The memory watchdog (limits.*); set by start(). */
+  private budget: MemoryBudget | undefined;
   /** The address the server listens on, once started (resolves port 0). */
   address = '';
 
@@ -82,16 +85,28 @@ export class Agent {
     const now = opts.now ?? Date.now;
     const log = opts.log;
     const self = new SelfMetrics(VERSION);
-    const logs = new LogRouter();
+    const router = new LogRouter();
+    const exporters: Array<{ type: string; exporter: Exporter }> = [];
+    // The memory budget: sheds the exporters' queues, pauses log reading, caps series.
+    const budget: MemoryBudget = new MemoryBudget({
+      maxRssBytes: config.limits.max_rss_bytes,
+      softRatio: config.limits.soft_ratio,
+      intervalMs: parseDuration(config.limits.check_interval),
+      self,
+      log,
+      now,
+      queues: () => exporters.flatMap(({ exporter }) => exporter.queues?.() ?? []),
+      series: (): number => pipeline.latest?.seriesCount ?? 0,
+    });
+    const logs = budget.gate(router);
     const base: ComponentContext = createContext({ root: config.root, now, log, containers: new ContainerDirectory(config.container_labels), logs, stateDir: config.state_dir });
     const collectors: RunningCollector[] = [];
     for (const f of collectorRegistry) {
       const c = (config.collectors as Record<string, { enabled: boolean | 'auto' }>)[f.type];
       if (c !== undefined && c.enabled !== false) collectors.push({ type: f.type, collector: f.create(c, { ...base, log: log.child({ collector: f.type }) }) });
     }
-    const pipeline = new Pipeline(collectors, catalogue(), self, log, now, parseDuration(config.collect.min_interval), config.collect.max_series);
+    const pipeline = new Pipeline(collectors.map((c) => budget.capped(c)), catalogue(), self, log, now, parseDuration(config.collect.min_interval), config.collect.max_series);
     const routes: HttpRoute[] = [];
-    const exporters: Array<{ type: string; exporter: Exporter }> = [];
     let routesOpen = true;
     for (const f of exporterRegistry) {
       const c = (config.exporters as Record<string, { enabled: boolean }>)[f.type];
@@ -108,12 +123,13 @@ export class Agent {
       };
       const exporter = f.create(c, ctx);
       exporters.push({ type: f.type, exporter });
-      if (exporter.writeLogs) logs.add({ type: f.type, writeLogs: (r) => (exporter.writeLogs as NonNullable<typeof exporter.writeLogs>).call(exporter, r) });
+      if (exporter.writeLogs) router.add({ type: f.type, writeLogs: (r) => (exporter.writeLogs as NonNullable<typeof exporter.writeLogs>).call(exporter, r) });
     }
     routesOpen = false;
     let agent: Agent | undefined;
     const server = buildServer(routes, { ready: () => agent?.ready ?? false, closing: () => agent?.closing ?? false, snapshot: () => pipeline.snapshot() }, VERSION, serverSecurity(config));
     agent = new Agent(log, collectors, exporters, pipeline, server, self);
+    agent.budget = budget;
     try {
       for (const { collector } of collectors) await collector.start(agent.abort.signal);
       for (const { exporter } of exporters) await exporter.start(agent.abort.signal);
@@ -125,6 +141,7 @@ export class Agent {
     log.info({ address: agent.address, version: VERSION, root: config.root, collectors: collectors.map((c) => c.type), exporters: exporters.map((e) => e.type) }, 'lookout listening');
     await agent.firstCollection();
     agent.startSummary(opts.summaryIntervalMs ?? 60_000);
+    budget.start();
     return agent;
   }
 
@@ -160,6 +177,7 @@ export class Agent {
     this.closing = true;
     this.ready = false;
     if (this.summaryTimer) clearInterval(this.summaryTimer);
+    this.budget?.stop();
     this.abort.abort();
     const work = (async () => {
       // In parallel: each push exporter flushes its queue within its own deadline.
@@ -181,3 +199,4 @@ export class Agent {
     else this.log.info('lookout stopped');
   }
 }
+

@@ -6,6 +6,7 @@
 import type { TObject } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import type { ContainerDirectory } from './containers.js';
+import type { Sheddable } from './delivery.js';
 import type { LogRecord, LogSink } from './logs.js';
 import type { Accumulator, MetricDef, Snapshot } from './model.js';
 import type { SelfMetrics } from './selfmetrics.js';
@@ -89,6 +90,8 @@ export interface Exporter {
    * durably buffered or counted as dropped (see src/logs.ts).
    */
   writeLogs?(records: readonly LogRecord[]): Promise<void>;
+  /** The exporter's delivery queues, which the memory budget may shrink (src/budget.ts). */
+  queues?(): readonly Sheddable[];
   /** Flushes what it holds and releases resources. Safe to call twice and before `start()`. */
   shutdown(): Promise<void>;
 }

@@ -75,6 +75,19 @@ export const configSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    limits: Type.Object(
+      {
+        max_rss_bytes: Type.Integer({
+          minimum: 0,
+          default: 512 * 1024 * 1024,
+          description:
+            "Resident memory budget of the agent, in bytes; 0 turns the watchdog off. Over `soft_ratio` of it the agent sheds work, in order: the push exporters' oldest queued batches (counted in `lookout_exporter_dropped_total{reason=\"memory\"}`), log reading (paused, nothing lost), then series per collection; undone under 90% of the soft mark. Cap the V8 heap too: `NODE_OPTIONS=--max-old-space-size=` about 60% of it in MiB. See docs/reliability.md.",
+        }),
+        soft_ratio: Type.Number({ minimum: 0.1, maximum: 1, default: 0.8, description: 'Share of `max_rss_bytes` where shedding starts.' }),
+        check_interval: Duration('5s', 'How often the resident memory is sampled against the budget.'),
+      },
+      { additionalProperties: false, default: {}, description: "The agent's own resource limits." },
+    ),
     container_labels: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       uniqueItems: true,
@@ -185,7 +198,8 @@ export function redacted(value: unknown, schema: TSchema = configSchema): unknow
 /** Validates a merged, defaulted config and returns it typed, or throws one error listing every problem. */
 export function validate(raw: unknown, origin: string): Config {
   const withDefaults = Value.Default(configSchema, Value.Clone(raw ?? {}));
-  const problems: string[] = [];
+  // Cloning drops an own `__proto__` key (a YAML file may hold one), so the schema never sees it.
+  const problems: string[] = protoKeys(raw, '').map((key) => `config key "${key}" is not a known setting`);
   for (const e of Value.Errors(configSchema, withDefaults)) {
     // A JSON pointer: `/` separates keys, `~1` and `~0` stand for `/` and `~` inside one.
     const key = e.path.slice(1).split('/').map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
@@ -204,6 +218,18 @@ export function validate(raw: unknown, origin: string): Config {
   }
   if (problems.length > 0) throw new LookoutError('LOOKOUT_ERR_CONFIG', `invalid configuration (${origin}):\n  ${problems.join('\n  ')}`);
   return cfg;
+}
+
+/** Paths of own `__proto__` keys in a parsed document. */
+function protoKeys(v: unknown, path: string): string[] {
+  if (v === null || typeof v !== 'object') return [];
+  const found: string[] = [];
+  for (const k of Object.keys(v)) {
+    const here = Array.isArray(v) ? `${path}[${k}]` : path === '' ? k : `${path}.${k}`;
+    if (k === '__proto__') found.push(here);
+    else found.push(...protoKeys((v as Record<string, unknown>)[k], here));
+  }
+  return found;
 }
 
 export interface Sources {

@@ -120,6 +120,29 @@ describe('Delivery', () => {
   });
 });
 
+describe('BatchQueue.shed (the memory budget)', () => {
+  it('drops the oldest batches down to the bytes to keep, acknowledging them, but keeps batches whose owner still waits', () => {
+    const outcomes: string[] = [];
+    const q = new BatchQueue({ maxBytes: 1 << 20 }, () => undefined, () => undefined);
+    const waited = (n: number): Batch => ({ ...batch(n, 'x'.repeat(100)), done: (o) => outcomes.push(`${n}:${o}`) });
+    q.push(batch(1, 'a'.repeat(100)));
+    q.push(waited(2));
+    q.push(batch(3, 'c'.repeat(100)));
+    q.push(batch(4, 'd'.repeat(100)));
+    expect(q.queuedBytes).toBe(400);
+    // Down to 200 bytes: batch 1 and batch 3 go; batch 2's owner is waiting for it, so it stays.
+    expect(q.shed(200)).toBe(1 + 3);
+    expect(q.queuedBytes).toBe(200);
+    expect(q.length).toBe(2);
+    expect(q.peek()?.items).toBe(2);
+    expect(outcomes).toEqual([]);
+    expect(q.shed(0)).toBe(4);
+    expect(q.length).toBe(1);
+    q.shift();
+    expect(outcomes).toEqual(['2:delivered']);
+  });
+});
+
 describe('BatchQueue on disk', () => {
   it('survives a restart: a new queue on the directory starts with the undelivered batches, in order', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lookout-buffer-'));

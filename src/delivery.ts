@@ -153,6 +153,28 @@ export class BatchQueue {
     }
   }
 
+  /**
+   * Drops the oldest batches until at most `keepBytes` stay queued; returns the items dropped.
+   * Batches whose owner still waits for them (a log source's, in memory) are kept: the owner
+   * holds its reading back meanwhile, so they are bounded already, and dropping them would
+   * lose lines that are only delayed.
+   */
+  shed(keepBytes: number): number {
+    let dropped = 0;
+    const kept: Queued[] = [];
+    for (const q of this.items) {
+      if (this.bytes <= keepBytes || (q.done !== undefined && !q.acked)) {
+        kept.push(q);
+        continue;
+      }
+      this.remove(q);
+      ack(q, 'dropped');
+      dropped += q.items;
+    }
+    this.items.splice(0, this.items.length, ...kept);
+    return dropped;
+  }
+
   /** Empties the memory queue (on-disk batches stay for the next process); returns what was not persisted. */
   abandon(): Batch[] {
     const lost = this.items.filter((q) => q.file === undefined);
@@ -232,8 +254,19 @@ export interface DeliveryOptions extends QueueOptions {
 /** Sends one batch; throws DeliveryError (or any error, taken as retryable) on failure. */
 export type Sender = (body: Buffer, signal: AbortSignal) => Promise<void>;
 
+/**
+ * A queue the memory budget (src/budget.ts) may shrink. `shed` drops the oldest batches until
+ * at most `keepBytes` remain (acknowledging each as dropped) and returns the samples or
+ * records dropped, which the budget counts with reason `memory`.
+ */
+export interface Sheddable {
+  readonly name: string;
+  queuedBytes(): number;
+  shed(keepBytes: number): number;
+}
+
 /** One exporter's queue and sender loop, with its self-metrics under `exporter="<name>"`. */
-export class Delivery {
+export class Delivery implements Sheddable {
   private readonly queue: BatchQueue;
   private readonly stop = new AbortController();
   private wake: (() => void) | undefined;
@@ -278,6 +311,16 @@ export class Delivery {
 
   get pending(): number {
     return this.queue.length;
+  }
+
+  queuedBytes(): number {
+    return this.queue.queuedBytes;
+  }
+
+  shed(keepBytes: number): number {
+    const n = this.queue.shed(keepBytes);
+    this.updateGauges();
+    return n;
   }
 
   private updateGauges(): void {

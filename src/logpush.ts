@@ -173,6 +173,7 @@ export function withLogs(metrics: Exporter | undefined, logs: LogPusher): Export
       await metrics?.export(snapshot);
     },
     writeLogs: (records) => logs.writeLogs(records),
+    queues: () => [...(metrics?.queues?.() ?? []), logs.delivery],
     shutdown: async () => {
       await Promise.all([metrics?.shutdown(), logs.shutdown()]);
     },

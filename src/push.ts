@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { type TString, Type } from '@sinclair/typebox';
 import type { Exporter, ExporterContext } from './component.js';
-import { type Batch, Delivery, DeliveryError, httpFailure, type Sender } from './delivery.js';
+import { type Batch, Delivery, DeliveryError, httpFailure, type Sender, type Sheddable } from './delivery.js';
 import { errnoCode, LookoutError } from './errors.js';
 import { RateLimitedLog } from './log.js';
 import type { Snapshot } from './model.js';
@@ -181,6 +181,10 @@ export class PushExporter implements Exporter {
       ctx.log,
       ctx.now,
     );
+  }
+
+  queues(): readonly Sheddable[] {
+    return [this.delivery];
   }
 
   async start(): Promise<void> {

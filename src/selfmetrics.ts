@@ -77,7 +77,7 @@ export class SelfMetrics {
   });
   readonly exporterDropped = new Counter({
     name: 'lookout_exporter_dropped_total',
-    help: 'Samples or log records dropped before delivery, by reason (queue_full: the oldest batch made room; shutdown: not delivered before the stop deadline and not on disk).',
+    help: 'Samples or log records dropped before delivery, by reason (queue_full: the oldest batch made room; shutdown: not delivered before the stop deadline and not on disk; memory: shed by the memory budget, limits.max_rss_bytes).',
     labelNames: ['exporter', 'reason'],
     registers: [this.registry],
   });
@@ -109,6 +109,23 @@ export class SelfMetrics {
     name: 'lookout_exporter_send_duration_seconds',
     help: 'Duration of each exporter\'s last successful send, in seconds.',
     labelNames: ['exporter'],
+    registers: [this.registry],
+  });
+
+  readonly memoryBudget = new Gauge({
+    name: 'lookout_memory_budget_bytes',
+    help: 'The resident memory budget (limits.max_rss_bytes), in bytes; 0 when off. Compare with lookout_process_resident_memory_bytes.',
+    registers: [this.registry],
+  });
+  readonly memoryShedEvents = new Counter({
+    name: 'lookout_memory_shed_events_total',
+    help: 'Checks that found the resident memory over the soft mark of limits.max_rss_bytes, by action taken (queues: oldest push batches dropped; logs: log reading paused; series: collections capped).',
+    labelNames: ['action'],
+    registers: [this.registry],
+  });
+  readonly memoryShedLevel = new Gauge({
+    name: 'lookout_memory_shed_level',
+    help: 'How much the memory budget is shedding now: 0 nothing, 1 push queues, 2 and log reading paused, 3 and series capped.',
     registers: [this.registry],
   });
 

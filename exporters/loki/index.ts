@@ -70,6 +70,7 @@ function create(cfg: LokiConfig, ctx: ExporterContext): Exporter {
     start: async () => pusher.start(),
     export: async () => undefined,
     writeLogs: (records) => pusher.writeLogs(records),
+    queues: () => [pusher.delivery],
     shutdown: () => pusher.shutdown(),
   };
 }

@@ -1,0 +1,400 @@
+/**
+ * `npm run soak [-- --minutes 5 --containers 500 --rate 10 --margin 3]`: the agent (built
+ * CLI, default settings) against the real Docker engine while containers churn, scraped every
+ * second by a real Prometheus, all on loopback.
+ *
+ * - `--containers` busybox `sleep` containers (`--network none`, image lookout-busybox,
+ *   label lookout.soak=1) are created and started through the Engine API socket;
+ * - for `--minutes`, every 1/`--rate` s one running container is killed and one stopped
+ *   container started (so `--rate` stops and `--rate` starts per second);
+ * - every 5 s: Prometheus's latest scrape of the agent is compared with the containers
+ *   known to be running (started more than `--margin` s ago, not killed since) and dead
+ *   (killed more than `--margin` s ago, not started since): a missing live series or a
+ *   lingering dead one is counted, by container id, in `container_last_seen` and
+ *   `container_cpu_usage_seconds_total`; `docker ps` is checked against the bookkeeping;
+ *   the agent's VmRSS is read from /proc/<pid>/status;
+ * - at the end: failed scrapes (Prometheus `up`, the target's last error, Prometheus's own
+ *   `prometheus_target_scrapes_*_total` failure counters), the agent's own error counters,
+ *   RSS start / max / end / slope, the machine's load. Prints a summary and a markdown block
+ *   for docs/reliability.md (and writes it to $SOAK_OUT, default /tmp/lookout-soak.md).
+ *
+ * Every container it made is removed at the end, also on SIGINT/SIGTERM. Exit code 1 when a
+ * check failed.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const REPO = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+const CLI = join(REPO, 'dist/src/cli.js');
+const SOCKET = process.env['DOCKER_SOCKET'] ?? '/var/run/docker.sock';
+const IMAGE = 'lookout-busybox';
+const LABEL = 'lookout.soak';
+const PROMETHEUS = process.env['LOOKOUT_E2E_PROMETHEUS'] ?? 'prometheus';
+
+const { values: args } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '5' },
+    containers: { type: 'string', default: '500' },
+    rate: { type: 'string', default: '10' },
+    margin: { type: 'string', default: '3' },
+  },
+});
+const MINUTES = Number(args.minutes);
+const N = Number(args.containers);
+const RATE = Number(args.rate);
+const MARGIN_MS = Number(args.margin) * 1000;
+for (const [k, v] of Object.entries({ minutes: MINUTES, containers: N, rate: RATE, margin: MARGIN_MS })) {
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${k} must be a positive number`);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const say = (s: string): void => void process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+
+/** One Engine API call over the unix socket; resolves with status and body. */
+function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = request(
+      { socketPath: SOCKET, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {}, timeout: 60_000 },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timeout`)));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+async function ok(method: string, path: string, body?: unknown): Promise<string> {
+  const r = await api(method, path, body);
+  if (r.status >= 300 && r.status !== 304) throw new Error(`${method} ${path}: HTTP ${r.status} ${r.body.trim()}`);
+  return r.body;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+}
+
+/** Runs `fn` over `items` with at most `n` at once. */
+async function pool<T>(items: readonly T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  await Promise.all(Array.from({ length: n }, async () => {
+    while (i < items.length) await fn(items[i++] as T);
+  }));
+}
+
+interface Box {
+  id: string;
+  name: string;
+  running: boolean;
+  /** When the last start or kill returned (ms). */
+  since: number;
+  busy: boolean;
+}
+
+const boxes: Box[] = [];
+const children: ChildProcess[] = [];
+let tmp = '';
+
+async function removeAll(): Promise<void> {
+  const list = JSON.parse(await ok('GET', `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: [`${LABEL}=1`] }))}`)) as Array<{ Id: string }>;
+  await pool(list, 8, async (c) => {
+    await api('DELETE', `/containers/${c.Id}?force=1&v=1`).catch(() => undefined);
+  });
+}
+
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    say('removing the soak containers');
+    await removeAll().catch((err: unknown) => say(`cleanup: ${String(err)}`));
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    say(`${sig}: stopping`);
+    void cleanup().then(() => process.exit(130));
+  });
+}
+
+function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+async function promQuery(base: string, expr: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> {
+  const res = await fetch(`${base}/api/v1/query?${new URLSearchParams({ query: expr }).toString()}`, { signal: AbortSignal.timeout(20_000) });
+  const j = (await res.json()) as { status: string; data: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> }; error?: string };
+  if (j.status !== 'success') throw new Error(`${expr}: ${j.error ?? res.status}`);
+  return j.data.result;
+}
+
+const idsOf = (rows: Array<{ metric: Record<string, string> }>): Set<string> => {
+  const s = new Set<string>();
+  for (const r of rows) {
+    const m = /[0-9a-f]{64}/.exec(r.metric['id'] ?? '');
+    if (m) s.add(m[0]);
+  }
+  return s;
+};
+
+function slopePerMin(points: ReadonlyArray<[number, number]>): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den === 0 ? 0 : (num / den) * 60_000;
+}
+
+const MB = (b: number): string => (b / 2 ** 20).toFixed(1);
+
+async function main(): Promise<number> {
+  tmp = mkdtempSync(join(tmpdir(), 'lookout-soak-'));
+  await ok('GET', '/_ping');
+  await ok('GET', `/images/${IMAGE}/json`).catch(() => {
+    throw new Error(`image ${IMAGE} is missing (bash .ci/services.sh builds it)`);
+  });
+  await removeAll();
+
+  // The agent, built, with its defaults.
+  const agentPort = await freePort();
+  const agent = spawn(process.execPath, [CLI, 'run', '--listen', `127.0.0.1:${agentPort}`, '--state-dir', join(tmp, 'state'), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(agent);
+  let agentLog = '';
+  agent.stderr?.on('data', (b: Buffer) => (agentLog = (agentLog + b.toString()).slice(-50_000)));
+  const agentUrl = `http://127.0.0.1:${agentPort}`;
+  for (let i = 0; ; i++) {
+    const r = await fetch(`${agentUrl}/readyz`).then((x) => x.status, () => 0);
+    if (r === 200) break;
+    if (i > 300 || agent.exitCode !== null) throw new Error(`the agent did not get ready: ${agentLog.slice(-2000)}`);
+    await sleep(100);
+  }
+  const agentPid = agent.pid as number;
+
+  // Containers: create and start them all.
+  say(`creating and starting ${N} containers`);
+  const t0 = Date.now();
+  const names = Array.from({ length: N }, (_, i) => `lookout-soak-${process.pid}-${i}`);
+  await pool(names, 12, async (name) => {
+    const created = JSON.parse(
+      await ok('POST', `/containers/create?name=${name}`, { Image: IMAGE, Cmd: ['sleep', '1000000'], Labels: { [LABEL]: '1' }, HostConfig: { NetworkMode: 'none' } }),
+    ) as { Id: string };
+    await ok('POST', `/containers/${created.Id}/start`);
+    boxes.push({ id: created.Id, name, running: true, since: Date.now(), busy: false });
+  });
+  say(`${N} containers running after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+
+  // Prometheus, scraping the agent and itself every second.
+  const promPort = await freePort();
+  const promUrl = `http://127.0.0.1:${promPort}`;
+  writeFileSync(
+    join(tmp, 'prometheus.yml'),
+    [
+      'global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}',
+      'scrape_configs:',
+      `  - {job_name: lookout, static_configs: [{targets: ['127.0.0.1:${agentPort}']}]}`,
+      `  - {job_name: prometheus, static_configs: [{targets: ['127.0.0.1:${promPort}']}]}`,
+      '',
+    ].join('\n'),
+  );
+  const prom = spawn(PROMETHEUS, [`--config.file=${join(tmp, 'prometheus.yml')}`, `--storage.tsdb.path=${join(tmp, 'prom')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(prom);
+  for (let i = 0; ; i++) {
+    const r = await fetch(`${promUrl}/-/ready`).then((x) => x.status, () => 0);
+    if (r === 200) break;
+    if (i > 300 || prom.exitCode !== null) throw new Error('Prometheus did not get ready');
+    await sleep(100);
+  }
+  // Settle: the agent sees every container, Prometheus has scraped.
+  await sleep(Math.max(5000, MARGIN_MS + 2000));
+
+  const start = Date.now();
+  const end = start + MINUTES * 60_000;
+  const rss: Array<[number, number]> = [];
+  const checks = { samples: 0, liveChecked: 0, deadChecked: 0, missing: 0, lingering: 0, dockerDisagrees: 0, examples: [] as string[] };
+  let ops = 0;
+  let opErrors = 0;
+  const errorsBefore = await promQuery(promUrl, 'sum by (collector, kind) (lookout_collector_errors_total)').catch(() => []);
+  /** Prometheus's own scrape failure counters (scrape pool, all targets), by name. */
+  const failureCounts = async (): Promise<Map<string, number>> =>
+    new Map((await promQuery(promUrl, '{__name__=~"prometheus_target_scrapes_.*_total",job="prometheus"}')).map((r) => [r.metric['__name__'] ?? '', Number(r.value[1])]));
+  const failuresBefore = await failureCounts();
+
+  // Churn: one kill and one start per tick.
+  const tickMs = 1000 / RATE;
+  const starting = new Set<Box>();
+  let churning = true;
+  const churn = (async () => {
+    let next = Date.now();
+    while (churning) {
+      const now = Date.now();
+      const victim = boxes.filter((b) => b.running && !b.busy && now - b.since > 1000);
+      const sleeper = boxes.filter((b) => !b.running && !b.busy && now - b.since > 1000);
+      const pick = <T>(a: T[]): T | undefined => a[Math.floor(Math.random() * a.length)];
+      // Keep about 90% of the containers running (or starting), and at most 20 calls in flight:
+      // when the engine is slower than the rate, the rate achieved is what the summary shows.
+      const up = boxes.filter((b) => b.running || starting.has(b)).length;
+      const inFlight = boxes.filter((b) => b.busy).length;
+      const k = up > 0.9 * N && inFlight < 20 ? pick(victim) : undefined;
+      const s = inFlight < 20 ? pick(sleeper) : undefined;
+      for (const [b, what] of [[k, 'kill'], [s, 'start']] as const) {
+        if (!b) continue;
+        b.busy = true;
+        // Counted as stopped (or not yet running) from the moment the call is made.
+        b.running = false;
+        b.since = Date.now();
+        if (what === 'start') starting.add(b);
+        void ok('POST', `/containers/${b.id}/${what}`)
+          .then(() => {
+            b.running = what === 'start';
+            b.since = Date.now();
+            ops++;
+          })
+          .catch((err: unknown) => {
+            opErrors++;
+            if (opErrors <= 3) say(`${what} ${b.name}: ${String(err)}`);
+          })
+          .finally(() => {
+            b.busy = false;
+            starting.delete(b);
+          });
+      }
+      next += tickMs;
+      await sleep(Math.max(0, next - Date.now()));
+    }
+  })();
+
+  // Checks every 5 s.
+  let lastProgress = start;
+  while (Date.now() < end) {
+    await sleep(5000);
+    try {
+      rss.push([Date.now() - start, rssBytes(agentPid)]);
+    } catch {
+      throw new Error(`the agent died: ${agentLog.slice(-2000)}`);
+    }
+    const now = Date.now();
+    const live = boxes.filter((b) => b.running && !b.busy && now - b.since > MARGIN_MS);
+    const dead = boxes.filter((b) => !b.running && !b.busy && now - b.since > MARGIN_MS);
+    const [seen, cpu, ps] = await Promise.all([
+      promQuery(promUrl, `container_last_seen{id=~".*[0-9a-f]{64}.*"}`),
+      promQuery(promUrl, `container_cpu_usage_seconds_total{id=~".*[0-9a-f]{64}.*",cpu="total"}`),
+      ok('GET', `/containers/json?filters=${encodeURIComponent(JSON.stringify({ label: [`${LABEL}=1`] }))}`).then((t) => new Set((JSON.parse(t) as Array<{ Id: string }>).map((c) => c.Id))),
+    ]);
+    const seenIds = idsOf(seen);
+    const cpuIds = idsOf(cpu);
+    checks.samples++;
+    for (const b of live) {
+      checks.liveChecked++;
+      if (!ps.has(b.id)) checks.dockerDisagrees++;
+      if (!seenIds.has(b.id) || !cpuIds.has(b.id)) {
+        checks.missing++;
+        if (checks.examples.length < 10) checks.examples.push(`missing ${b.name} (running for ${((now - b.since) / 1000).toFixed(1)} s; last_seen ${seenIds.has(b.id)}, cpu ${cpuIds.has(b.id)})`);
+      }
+    }
+    for (const b of dead) {
+      checks.deadChecked++;
+      if (ps.has(b.id)) checks.dockerDisagrees++;
+      if (seenIds.has(b.id) || cpuIds.has(b.id)) {
+        checks.lingering++;
+        if (checks.examples.length < 10) checks.examples.push(`lingering ${b.name} (dead for ${((now - b.since) / 1000).toFixed(1)} s)`);
+      }
+    }
+    if (now - lastProgress >= 30_000) {
+      lastProgress = now;
+      const r = rss[rss.length - 1]?.[1] ?? 0;
+      say(`${((now - start) / 60_000).toFixed(1)} min: ${ops} ops, running ${boxes.filter((b) => b.running).length}, RSS ${MB(r)} MB, missing ${checks.missing}, lingering ${checks.lingering}, load ${loadavg()[0]?.toFixed(2)}`);
+    }
+  }
+  churning = false;
+  await churn;
+  const elapsed = (Date.now() - start) / 1000;
+  const range = `${Math.ceil(elapsed)}s`;
+  const load = loadavg();
+
+  // Scrapes: Prometheus's view, its own failure counters, the agent's.
+  const one = async (expr: string): Promise<number> => Number((await promQuery(promUrl, expr))[0]?.value[1] ?? NaN);
+  const scrapes = await one(`count_over_time(up{job="lookout"}[${range}])`);
+  const good = await one(`sum_over_time(up{job="lookout"}[${range}])`);
+  const maxDuration = await one(`max_over_time(scrape_duration_seconds{job="lookout"}[${range}])`);
+  const avgDuration = await one(`avg_over_time(scrape_duration_seconds{job="lookout"}[${range}])`);
+  const maxSamples = await one(`max_over_time(scrape_samples_scraped{job="lookout"}[${range}])`);
+  const promFailures = await failureCounts();
+  const failureCounters = [...promFailures].map(([k, v]) => [k, v - (failuresBefore.get(k) ?? 0)] as const).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`);
+  const targets = (await (await fetch(`${promUrl}/api/v1/targets`)).json()) as { data: { activeTargets: Array<{ labels: { job: string }; lastError: string; health: string }> } };
+  const lastError = targets.data.activeTargets.find((t) => t.labels.job === 'lookout')?.lastError ?? '';
+  const errorsAfter = await promQuery(promUrl, 'sum by (collector, kind) (lookout_collector_errors_total)');
+  const before = new Map(errorsBefore.map((r) => [`${r.metric['collector']}/${r.metric['kind']}`, Number(r.value[1])]));
+  const agentErrors = errorsAfter.map((r) => [`${r.metric['collector']}/${r.metric['kind']}`, Number(r.value[1]) - (before.get(`${r.metric['collector']}/${r.metric['kind']}`) ?? 0)] as const).filter(([, n]) => n > 0);
+  const dropped = await one('lookout_series_dropped_total');
+  const maxShed = await one(`max_over_time(lookout_memory_shed_level[${range}])`).catch(() => NaN);
+
+  const rssValues = rss.map(([, v]) => v);
+  const summary = {
+    command: `npm run soak -- --minutes ${MINUTES} --containers ${N} --rate ${RATE} --margin ${MARGIN_MS / 1000}`,
+    date: new Date().toISOString(),
+    machine: `${cpus().length} CPUs, load average at the end ${load.map((l) => l.toFixed(2)).join(' / ')}`,
+    churn: `${ops} container starts and kills in ${elapsed.toFixed(0)} s (${(ops / elapsed).toFixed(1)}/s; ${opErrors} API errors), about ${boxes.filter((b) => b.running).length} of ${N} running at the end`,
+    scrapes: { total: scrapes, failed: scrapes - good, lastError, maxDurationSeconds: maxDuration, avgDurationSeconds: avgDuration, maxSamples, prometheusFailureCounters: failureCounters },
+    series: { ...checks, marginSeconds: MARGIN_MS / 1000, seriesDropped: dropped },
+    agentErrors: Object.fromEntries(agentErrors),
+    rss: { samples: rss.length, startMB: MB(rssValues[0] ?? NaN), maxMB: MB(Math.max(...rssValues)), endMB: MB(rssValues[rssValues.length - 1] ?? NaN), slopeMBPerMin: (slopePerMin(rss) / 2 ** 20).toFixed(2), maxShedLevel: maxShed },
+  };
+  const failed = summary.scrapes.failed > 0 || checks.missing > 0 || checks.lingering > 0 || failureCounters.length > 0;
+  const md = [
+    `Command: \`${summary.command}\` (${summary.date}; ${summary.machine}).`,
+    '',
+    '| what | figure |',
+    '|---|---|',
+    `| churn | ${summary.churn} |`,
+    `| scrapes by Prometheus (1 s) | ${scrapes} scrapes, **${scrapes - good} failed**${lastError ? ` (last error: ${lastError})` : ''}; duration avg ${avgDuration.toFixed(3)} s, max ${maxDuration.toFixed(3)} s; up to ${maxSamples} samples |`,
+    `| Prometheus scrape failure counters | ${failureCounters.length === 0 ? 'all 0' : failureCounters.join(', ')} |`,
+    `| live containers' series missing | **${checks.missing}** of ${checks.liveChecked} checks (${checks.samples} moments, containers running > ${MARGIN_MS / 1000} s) |`,
+    `| dead containers' series lingering | **${checks.lingering}** of ${checks.deadChecked} checks (killed > ${MARGIN_MS / 1000} s before) |`,
+    `| docker ps vs bookkeeping | ${checks.dockerDisagrees} disagreements |`,
+    `| agent's own errors | ${agentErrors.length === 0 ? 'none' : agentErrors.map(([k, n]) => `${k}: ${n}`).join(', ')}; series dropped: ${dropped} |`,
+    `| agent RSS (VmRSS every 5 s) | start ${summary.rss.startMB} MB, max ${summary.rss.maxMB} MB, end ${summary.rss.endMB} MB, slope ${summary.rss.slopeMBPerMin} MB/min over ${rss.length} samples; memory shed level max ${maxShed} |`,
+    ...(checks.examples.length > 0 ? ['', `Examples: ${checks.examples.join('; ')}`] : []),
+    '',
+  ].join('\n');
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n\n${md}\n`);
+  writeFileSync(process.env['SOAK_OUT'] ?? '/tmp/lookout-soak.md', md);
+  say(failed ? 'FAILED: see above' : 'all checks held');
+  return failed ? 1 : 0;
+}
+
+main()
+  .then(async (code) => {
+    await cleanup();
+    process.exit(code);
+  })
+  .catch(async (err: unknown) => {
+    process.stderr.write(`soak: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    await cleanup();
+    process.exit(2);
+  });
