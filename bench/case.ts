@@ -4,6 +4,7 @@
  *
  *   node case.js direct ROOT LIST K [MAX_OPEN]   collectors + renderer in-process: K timed scrapes
  *   node case.js http ROOT [MAX_OPEN]            the real agent on 127.0.0.1:0; the parent scrapes it
+ *   node case.js exporters ROOT SINK K           collectors + the three push exporters, sending to SINK (http://127.0.0.1:PORT)
  * MAX_OPEN, when given, sets collectors.cgroups.max_open_files; otherwise all defaults apply.
  */
 import { createContext } from '../src/context.js';
@@ -14,10 +15,15 @@ import { gzipSync } from 'node:zlib';
 import { collectors } from '../collectors/index.js';
 import { ExpositionWriter, writeFamilies } from '../src/exposition.js';
 import type { Collector, ComponentContext } from '../src/component.js';
-import { validate } from '../src/config.js';
+import { type Config, validate } from '../src/config.js';
 import { ContainerDirectory } from '../src/containers.js';
-import { createLogger } from '../src/log.js';
-import { type MetricDef, SnapshotBuilder } from '../src/model.js';
+import { createLogger, type Logger } from '../src/log.js';
+import { type MetricDef, type Snapshot, SnapshotBuilder } from '../src/model.js';
+import type { PushExporter } from '../src/push.js';
+import { SelfMetrics } from '../src/selfmetrics.js';
+import { VERSION } from '../src/version.js';
+import { exporters as exporterRegistry } from '../exporters/index.js';
+import { PUSH_EXPORTERS, type PushType } from './exporters.js';
 import { isTransient } from './tree.js';
 
 export interface Memory {
@@ -53,6 +59,38 @@ export interface DirectResult {
   memory: Memory;
   /** V8 heap in use after a full GC at the end, with the collectors' state still held. */
   liveHeap?: number;
+}
+
+/** One exporter's export of one snapshot, measured alone (the others idle). */
+export interface ExportSample {
+  /** Wall clock from `export(snapshot)` until its last batch was accepted by the sink, ms. */
+  ms: number;
+  /** CPU of the process over that time, user + system, ms. */
+  cpuMs: number;
+  /** Items the exporter counted as sent (`lookout_exporter_sent_total`): field values, series, data points. */
+  items: number;
+}
+
+export interface ExportersResult {
+  type: 'exporters';
+  collectors: string[];
+  series: number;
+  /** Per cycle: CPU of the collection (user + system, ms) and its wall clock. */
+  collectCpuMs: number[];
+  collectMs: number[];
+  /** Per cycle: CPU of rendering the snapshot as Prometheus text (what a scrape adds to the collection). */
+  renderCpuMs: number[];
+  /** Per exporter, its exports measured alone (every other cycle). */
+  alone: Record<PushType, ExportSample[]>;
+  /** All three exporting the same snapshot at once (the other cycles): CPU and wall clock, ms. */
+  allCpuMs: number[];
+  allMs: number[];
+  /** Exports each exporter made in all (the sink's byte count divided by this is bytes per export). */
+  exports: number;
+  errors: Record<string, { count: number; first: string }>;
+  /** Problems the exporters reported (retries, drops, failures): must be none. */
+  exporterProblems: string[];
+  memory: Memory;
 }
 
 export interface HttpReady {
@@ -131,14 +169,10 @@ function checkFds(listFd: number): DirectResult['fds'] {
   };
 }
 
-async function direct(listFile: string, k: number, variant: string | undefined): Promise<DirectResult> {
+/** The collectors the default config enables, created and started as `Agent.start` does (without the HTTP server and the agent's own metrics). */
+async function startCollectors(config: Config): Promise<{ types: string[]; ctx: ComponentContext; log: Logger; collect: () => Promise<Snapshot>; errors: DirectResult['errors']; stop: () => Promise<void> }> {
   const types: string[] = [];
-  // Opened before collecting (the collector may take every descriptor the process may open),
-  // read only for the check, so that the list's strings are not part of the memory measured.
-  const listFd = openSync(listFile, 'r');
-  const config = validate({ root, log: { level: 'warn' }, ...overrides(variant) }, 'bench');
   const log = createLogger(config.log.level);
-  // As Agent.start builds them, without the HTTP server and the agent's own metrics.
   const ctx: ComponentContext = createContext({ root: config.root, now: Date.now, log, containers: new ContainerDirectory(config.container_labels), stateDir: config.state_dir });
   const running: Collector[] = [];
   const catalogue = new Set<MetricDef>();
@@ -157,7 +191,7 @@ async function direct(listFile: string, k: number, variant: string | undefined):
     const e = (errors[kind] ??= { count: 0, first: err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err) });
     e.count++;
   };
-  const collect = async (): Promise<ReturnType<SnapshotBuilder['build']>> => {
+  const collect = async (): Promise<Snapshot> => {
     const b = new SnapshotBuilder(Date.now(), onError);
     for (const c of running) {
       try {
@@ -168,6 +202,19 @@ async function direct(listFile: string, k: number, variant: string | undefined):
     }
     return b.build([...catalogue]);
   };
+  const stop = async (): Promise<void> => {
+    ac.abort();
+    for (const c of running) await c.shutdown();
+  };
+  return { types, ctx, log, collect, errors, stop };
+}
+
+async function direct(listFile: string, k: number, variant: string | undefined): Promise<DirectResult> {
+  // Opened before collecting (the collector may take every descriptor the process may open),
+  // read only for the check, so that the list's strings are not part of the memory measured.
+  const listFd = openSync(listFile, 'r');
+  const config = validate({ root, log: { level: 'warn' }, ...overrides(variant) }, 'bench');
+  const { types, collect, errors, stop } = await startCollectors(config);
 
   const t0 = performance.now();
   await collect();
@@ -213,7 +260,124 @@ async function direct(listFile: string, k: number, variant: string | undefined):
     gc();
     res.liveHeap = getHeapStatistics().used_heap_size;
   }
-  for (const c of running) await c.shutdown();
+  await stop();
+  return res;
+}
+
+const cpuMsSince = (c0: NodeJS.CpuUsage): number => {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+};
+
+/** Sum of a prom-client counter's values with `exporter=type`. */
+async function counted(metric: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, unknown> }> }> }, type: string): Promise<number> {
+  return (await metric.get()).values.filter((v) => v.labels['exporter'] === type).reduce((a, v) => a + v.value, 0);
+}
+
+/**
+ * The push exporters' cost: every cycle collects a snapshot (timed as in `direct`) and renders
+ * it as Prometheus text (the scrape), then pushes it: on even cycles through each exporter
+ * alone, one after the other, on odd cycles through all three at once. An export is measured
+ * from `export(snapshot)` until the exporter's queue is empty, i.e. the sink acknowledged its
+ * last batch. The exporters are the registry's, made from `validate()`'s defaults (influxdb:
+ * api v1 through the `influx` client, telegraf layout; remote_write; OTLP without gzip), with
+ * an interval of an hour so that their own timer never fires during the run.
+ */
+async function exportersCase(sink: string, k: number): Promise<ExportersResult> {
+  const push = { enabled: true, interval: '1h' };
+  const config = validate(
+    {
+      root,
+      log: { level: 'warn' },
+      ...overrides(undefined),
+      exporters: {
+        influxdb: { ...push, url: sink },
+        remotewrite: { ...push, url: `${sink}/api/v1/write` },
+        otlp: { ...push, url: `${sink}/v1/metrics` },
+      },
+    },
+    'bench',
+  );
+  const { types, ctx, log, collect, errors, stop } = await startCollectors(config);
+  const self = new SelfMetrics(VERSION);
+  let current = await collect(); // warm-up: opens the files, reads the metadata
+  const made: Array<{ type: PushType; e: PushExporter }> = [];
+  for (const f of exporterRegistry) {
+    const type = PUSH_EXPORTERS.find((t) => t === f.type);
+    if (type === undefined) continue;
+    const e = f.create((config.exporters as Record<string, unknown>)[type], {
+      ...ctx,
+      log: log.child({ exporter: type }),
+      self,
+      snapshot: async () => current,
+      route: () => undefined,
+    }) as PushExporter;
+    made.push({ type, e });
+  }
+  // start() pushes the warm-up snapshot in the background; one more push, awaited, ends the warm-up (connections, caches).
+  for (const { e } of made) await e.start();
+  const drained = async (e: PushExporter): Promise<void> => {
+    while (e.delivery.pending > 0) await new Promise((r) => setTimeout(r, 1));
+  };
+  await new Promise((r) => setTimeout(r, 200));
+  current = await collect();
+  for (const { e } of made) {
+    await e.export(current);
+    await drained(e);
+  }
+  let exports = 2;
+
+  const res: ExportersResult = {
+    type: 'exporters', collectors: types, series: current.seriesCount, collectCpuMs: [], collectMs: [], renderCpuMs: [],
+    alone: { influxdb: [], remotewrite: [], otlp: [] }, allCpuMs: [], allMs: [], exports: 0, errors, exporterProblems: [], memory: memory(),
+  };
+  let bytes = 1 << 16;
+  for (let i = 0; i < 2 * k; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    current = await collect();
+    res.collectMs.push(performance.now() - t0);
+    res.collectCpuMs.push(cpuMsSince(c0));
+    const r0 = process.cpuUsage();
+    const w = new ExpositionWriter(bytes);
+    writeFamilies(current.families, 'text', w);
+    bytes = w.toBuffer().length;
+    res.renderCpuMs.push(cpuMsSince(r0));
+    res.series = current.seriesCount;
+    const snap = current;
+    if (i % 2 === 0) {
+      for (const { type, e } of made) {
+        const sent0 = await counted(self.exporterSent, type);
+        const a0 = process.cpuUsage();
+        const t = performance.now();
+        await e.export(snap);
+        await drained(e);
+        const ms = performance.now() - t;
+        const cpuMs = cpuMsSince(a0);
+        res.alone[type].push({ ms, cpuMs, items: (await counted(self.exporterSent, type)) - sent0 });
+      }
+    } else {
+      const a0 = process.cpuUsage();
+      const t = performance.now();
+      await Promise.all(made.map(async ({ e }) => {
+        await e.export(snap);
+        await drained(e);
+      }));
+      res.allMs.push(performance.now() - t);
+      res.allCpuMs.push(cpuMsSince(a0));
+    }
+    exports++;
+  }
+  res.exports = exports;
+  for (const { type } of made) {
+    for (const [what, m] of [['retries', self.exporterRetries], ['failed', self.exporterFailed], ['dropped', self.exporterDropped]] as const) {
+      const n = await counted(m, type);
+      if (n > 0) res.exporterProblems.push(`${type}: ${n} ${what}`);
+    }
+  }
+  res.memory = memory();
+  for (const { e } of made) await e.shutdown();
+  await stop();
   return res;
 }
 
@@ -244,7 +408,11 @@ if (mode === 'direct') {
   process.disconnect();
 } else if (mode === 'http') {
   await http(process.argv[4]);
+} else if (mode === 'exporters') {
+  const result = await exportersCase(process.argv[4] ?? '', Number(process.argv[5] ?? 5));
+  await send(result);
+  process.disconnect();
 } else {
-  console.error('usage: case.js direct ROOT LIST K [MAX_OPEN] | http ROOT [MAX_OPEN]');
+  console.error('usage: case.js direct ROOT LIST K [MAX_OPEN] | http ROOT [MAX_OPEN] | exporters ROOT SINK K');
   process.exit(2);
 }

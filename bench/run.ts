@@ -1,8 +1,13 @@
 /**
- * `npm run bench`: scrape cost and memory of lookout at 100, 1000 and 5000 containers on
- * synthetic v1 (hybrid) and v2 host roots, against a minimal C reader of the same files.
- * Prints a markdown table and, on a full run, rewrites the results section of
- * docs/benchmarks.md so the figures there always come from a real run.
+ * `npm run bench [-- PART...]`, parts `scrape`, `exporters`, `logs` (default: all three):
+ * - scrape: cost and memory of lookout at 100, 1000 and 5000 containers on synthetic v1
+ *   (hybrid) and v2 host roots, against a minimal C reader of the same files;
+ * - exporters: the push exporters (InfluxDB, remote_write, OTLP) at 1000 containers, to a
+ *   loopback sink, against the collection (bench/exporters.ts);
+ * - logs: the log pipeline on a backlog of 1,000,000 lines, CRI and Docker json-file, against
+ *   rsyslog imfile -> omfile (bench/logs.ts).
+ * Prints markdown tables and rewrites each part's results section of docs/benchmarks.md when
+ * that part ran with its default settings, so the figures there always come from a real run.
  *
  * Environment (all optional):
  *   BENCH_SIZES=100,1000       container counts (default 100,1000,5000)
@@ -13,6 +18,11 @@
  *   BENCH_CLEAN=1              delete the trees at the end (default: keep them for the next run)
  *   BENCH_CPU_PROF=1           run the cases under --cpu-prof (profiles in BENCH_DIR/profiles)
  *   BENCH_WRITE_DOCS=1|0       force or suppress the docs update (default: only on a full run)
+ *   BENCH_EXPORT_K=8           exporters: cycles of each kind (alone, all at once); default 8
+ *   BENCH_LOG_LINES=1000000    logs: lines per file (default 1000000)
+ *   BENCH_LOG_REPS=3           logs: runs per format and contender (default 3)
+ *   BENCH_LOG_FORMATS=cri      logs: formats (default cri,docker)
+ *   BENCH_LOG_NODE_ARGS='...'  logs: extra node flags for the agent (e.g. --cpu-prof --cpu-prof-dir=/tmp/p)
  */
 import { execFileSync, fork } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -22,6 +32,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import type { DirectResult, HttpReady, HttpStats, Memory } from './case.js';
+import { type ExportersRun, exportersSummary, exportersTables, exportersVerdict, runExporters } from './exporters.js';
+import { ensureLogFiles, type LogFiles, type LogFormat, type LogRun, rsyslogVersion, runLookout, runRsyslog } from './logs.js';
 import { ensureTree, type Tree, type TreeLayout } from './tree.js';
 
 const DEFAULT_SIZES = [100, 1000, 5000];
@@ -36,17 +48,33 @@ const MARK_START = '<!-- bench:results:start -->';
 const MARK_END = '<!-- bench:results:end -->';
 
 const env = process.env;
+const PARTS = ['scrape', 'exporters', 'logs'] as const;
+type Part = (typeof PARTS)[number];
+const argParts = process.argv.slice(2);
+for (const p of argParts) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`unknown part ${p}: expected ${PARTS.join(', ')}`);
+const parts = new Set<Part>(argParts.length > 0 ? (argParts as Part[]) : PARTS);
 const sizes = env['BENCH_SIZES'] ? env['BENCH_SIZES'].split(',').map((s) => Number(s.trim())) : DEFAULT_SIZES;
 const layouts = (env['BENCH_LAYOUTS'] ? env['BENCH_LAYOUTS'].split(',').map((s) => s.trim()) : DEFAULT_LAYOUTS) as TreeLayout[];
 const dir = env['BENCH_DIR'] ?? join(tmpdir(), 'lookout-bench');
 const withHttp = env['BENCH_HTTP'] !== '0';
 const fullRun = sizes.join() === DEFAULT_SIZES.join() && layouts.join() === DEFAULT_LAYOUTS.join() && withHttp && !env['BENCH_K'] && !env['BENCH_CPU_PROF'];
-const writeDocs = env['BENCH_WRITE_DOCS'] === '1' || (env['BENCH_WRITE_DOCS'] !== '0' && fullRun);
+/** Whether a part's results section is rewritten: forced, suppressed, or when it ran with its defaults. */
+const writeDocsFor = (defaults: boolean): boolean => env['BENCH_WRITE_DOCS'] === '1' || (env['BENCH_WRITE_DOCS'] !== '0' && defaults);
+const writeDocs = writeDocsFor(fullRun);
+const exportK = Number(env['BENCH_EXPORT_K'] ?? 8);
+const exportDefaults = layouts.join() === DEFAULT_LAYOUTS.join() && !env['BENCH_EXPORT_K'] && !env['BENCH_CPU_PROF'];
+const logLines = Number(env['BENCH_LOG_LINES'] ?? 1_000_000);
+const logReps = Number(env['BENCH_LOG_REPS'] ?? 3);
+const logFormats = (env['BENCH_LOG_FORMATS'] ? env['BENCH_LOG_FORMATS'].split(',').map((s) => s.trim()) : ['cri', 'docker']) as LogFormat[];
+const logNodeArgs = env['BENCH_LOG_NODE_ARGS'] ? env['BENCH_LOG_NODE_ARGS'].split(' ').filter(Boolean) : [];
+const logDefaults = !env['BENCH_LOG_LINES'] && !env['BENCH_LOG_REPS'] && !env['BENCH_LOG_FORMATS'] && !env['BENCH_LOG_NODE_ARGS'];
+for (const f of logFormats) if (f !== 'cri' && f !== 'docker') throw new Error(`BENCH_LOG_FORMATS: ${f} is not cri or docker`);
 for (const n of sizes) if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_SIZES: ${n} is not a positive integer`);
 for (const l of layouts) if (l !== 'v1' && l !== 'v2') throw new Error(`BENCH_LAYOUTS: ${l} is not v1 or v2`);
 
 const here = (rel: string): string => fileURLToPath(new URL(rel, import.meta.url));
 const CASE_JS = here('./case.js');
+const CLI_JS = here('../src/cli.js');
 const READER_C = here('../../bench/reader.c');
 const DOCS = here('../../docs/benchmarks.md');
 
@@ -365,17 +393,17 @@ function section(m: Record<string, string>, results: readonly CaseResult[], load
   ].join('\n');
 }
 
-function updateDocs(text: string): void {
+/** Replaces the text between `start` and `end` (markers included in `text`), or appends it under `heading`. */
+function updateDocs(text: string, start = MARK_START, end = MARK_END, heading = '## Results'): void {
   let doc = existsSync(DOCS) ? readFileSync(DOCS, 'utf8') : '# Benchmarks\n';
-  const a = doc.indexOf(MARK_START);
-  const b = doc.indexOf(MARK_END);
-  if (a >= 0 && b > a) doc = doc.slice(0, a) + text + doc.slice(b + MARK_END.length);
-  else doc = `${doc.trimEnd()}\n\n## Results\n\n${text}\n`;
+  const a = doc.indexOf(start);
+  const b = doc.indexOf(end);
+  if (a >= 0 && b > a) doc = doc.slice(0, a) + text + doc.slice(b + end.length);
+  else doc = `${doc.trimEnd()}\n\n${heading}\n\n${text}\n`;
   writeFileSync(DOCS, doc);
 }
 
-async function main(): Promise<void> {
-  mkdirSync(dir, { recursive: true });
+async function runScrape(): Promise<void> {
   const m = machine();
   const bin = compileReader();
   console.error(`lookout bench: layouts ${layouts.join(',')}, sizes ${sizes.join(',')}, trees in ${dir}`);
@@ -436,6 +464,172 @@ async function main(): Promise<void> {
     for (const layout of layouts) for (const n of sizes) rmSync(join(dir, `${layout}-${n}`), { recursive: true, force: true });
     console.error(`trees removed from ${dir}`);
   }
+}
+
+const EXP_START = '<!-- bench:exporters:start -->';
+const EXP_END = '<!-- bench:exporters:end -->';
+const LOGS_START = '<!-- bench:logs:start -->';
+const LOGS_END = '<!-- bench:logs:end -->';
+
+function machineLine(m: Record<string, string>, loadEnd: string): string {
+  return `Machine: ${m['nproc']} CPUs (\`nproc\`), ${m['cpu']}, ${m['memory']} RAM, Linux ${m['kernel']}, Node ${m['node']}; files on ${m['fs']}; load average (1, 5, 15 min) ${m['load']} at the start, ${loadEnd} at the end (other engineers' tests share the machine).`;
+}
+
+async function runExportersPart(): Promise<void> {
+  const m = machine();
+  const runs: ExportersRun[] = [];
+  const execArgv = env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', join(dir, 'profiles')] : [];
+  for (const layout of layouts) {
+    const tree = ensureTree(dir, layout, 1000);
+    console.error(`exporters, ${layout}-1000: ${exportK} cycles with each exporter alone, ${exportK} with all three at once`);
+    const r = await runExporters(CASE_JS, tree, exportK, execArgv);
+    console.error(`  ${exportersSummary(r)}`);
+    runs.push(r);
+  }
+  const loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const text = [
+    EXP_START,
+    '',
+    `Written by \`npm run bench -- exporters\` (or a full \`npm run bench\`) on ${m['date']}; do not edit by hand, run it again.`,
+    '',
+    machineLine(m, loadEnd),
+    '',
+    ...exportersTables(runs),
+    '',
+    'Target (issue 5): all three exporters on cost less CPU than the collection itself.',
+    '',
+    ...exportersVerdict(runs),
+    '',
+    EXP_END,
+  ].join('\n');
+  console.log(`\n${text}\n`);
+  writeFileSync(join(dir, 'exporters.json'), JSON.stringify({ machine: m, runs }, null, 1));
+  if (writeDocsFor(exportDefaults)) {
+    updateDocs(text, EXP_START, EXP_END, '## Results: push exporters');
+    console.error('docs/benchmarks.md updated (exporters)');
+  }
+}
+
+/** Reference figures per million CRI lines on this machine kind (issue 4). */
+const FLUENT_BIT = { cpu: 7.6, rssMb: 39 };
+const RSYSLOG_REF = { cpu: 9.3, rssMb: 88 };
+const LOG_TARGET_CPU = 7.6;
+const LOG_TARGET_RSS_MB = 100;
+
+function logTables(files: LogFiles, runs: readonly LogRun[]): { table: string[]; verdict: string[] } {
+  const table: string[] = [
+    `**Log pipeline, ${files.lines.toLocaleString('en-US')} lines per file** (medians of ${logReps} runs per row, the contenders alternating which goes first; CPU = utime + stime of the process from /proc/PID/stat when the last line reached the output; start-up = the same at the first output line; peak RSS = VmHWM at the end)`,
+    '',
+    '| format | file (MiB) | contender | lines/s, from start | lines/s, first to last line | CPU-s per million lines | of which start-up | without start-up | peak RSS, median / max (MB) | wall (s) | runs ok |',
+    '|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  const verdict: string[] = [];
+  const med = (xs: number[]): number => (xs.length ? median(xs) : Number.NaN);
+  const perM = 1e6 / files.lines;
+  const n = (x: number): string => Math.round(x).toLocaleString('en-US');
+  for (const format of logFormats) {
+    const stats: Record<string, { lps: number; steady: number; cpu: number; work: number; rss: number; rssMax: number }> = {};
+    for (const who of ['lookout', 'rsyslog'] as const) {
+      const all = runs.filter((r) => r.format === format && r.who === who);
+      if (all.length === 0) continue;
+      const ok = all.filter((r) => r.failure === undefined);
+      const st = {
+        lps: med(ok.map((r) => files.lines / r.seconds)),
+        steady: med(ok.map((r) => files.lines / (r.seconds - r.firstSeconds))),
+        cpu: med(ok.map((r) => r.cpu * perM)),
+        work: med(ok.map((r) => (r.cpu - r.cpuAtFirst) * perM)),
+        rss: med(ok.map((r) => r.peakRss / 1024 / 1024)),
+        rssMax: Math.max(...ok.map((r) => r.peakRss / 1024 / 1024)),
+      };
+      stats[who] = st;
+      table.push(
+        `| ${format === 'cri' ? 'CRI' : 'Docker json-file'} | ${(files[format].bytes / 1024 / 1024).toFixed(0)} | ${who === 'lookout' ? 'lookout (tail -> file, checkpoints on)' : 'rsyslog imfile -> omfile'} | ${n(st.lps)} | ${n(st.steady)} | ${st.cpu.toFixed(2)} | ${med(ok.map((r) => r.cpuAtFirst * perM)).toFixed(2)} | ${st.work.toFixed(2)} | ${st.rss.toFixed(0)} / ${st.rssMax.toFixed(0)} | ${med(ok.map((r) => r.seconds)).toFixed(1)} | ${ok.length} / ${all.length} |`,
+      );
+      for (const r of all) if (r.failure !== undefined) verdict.push(`- ${format}, ${who}: a run failed: ${r.failure}`);
+    }
+    const l = stats['lookout'];
+    const r = stats['rsyslog'];
+    // Ratios within each repetition (the two ran back to back, under the same load), then their median.
+    const pairs = [...new Set(runs.map((x) => x.rep))].flatMap((rep) => {
+      const a = runs.find((x) => x.rep === rep && x.format === format && x.who === 'lookout' && x.failure === undefined);
+      const b = runs.find((x) => x.rep === rep && x.format === format && x.who === 'rsyslog' && x.failure === undefined);
+      return a && b ? [{ start: b.seconds / a.seconds, steady: (b.seconds - b.firstSeconds) / (a.seconds - a.firstSeconds), cpu: a.cpu / b.cpu }] : [];
+    });
+    if (l) {
+      const name = format === 'cri' ? 'CRI' : 'Docker json-file';
+      let vs = 'rsyslog not measured.';
+      if (r && pairs.length > 0) {
+        const start = med(pairs.map((p) => p.start));
+        const steady = med(pairs.map((p) => p.steady));
+        vs =
+          `against rsyslog, run by run (median of ${pairs.length} back-to-back pairs): ${start.toFixed(2)}x its lines/s from start (${start > 1 ? 'faster' : '**slower**'}), ` +
+          `${steady.toFixed(2)}x from the first line to the last (${steady > 1 ? 'faster' : '**slower**'}), ${med(pairs.map((p) => p.cpu)).toFixed(2)}x its CPU.`;
+      }
+      verdict.push(
+        `- **${name}**: lookout ${l.cpu.toFixed(2)} CPU-s per million lines (${l.work.toFixed(2)} without start-up): ${l.cpu <= LOG_TARGET_CPU ? 'within' : '**over**'} the ${LOG_TARGET_CPU} s target; ` +
+          `peak RSS ${l.rss.toFixed(0)} MB in the median run, ${l.rssMax.toFixed(0)} MB at most: ${l.rssMax < LOG_TARGET_RSS_MB ? 'under' : '**over**'} ${LOG_TARGET_RSS_MB} MB; ${vs}`,
+      );
+    }
+  }
+  return { table, verdict };
+}
+
+async function runLogsPart(): Promise<void> {
+  const m = machine();
+  const files = ensureLogFiles(dir, logLines);
+  console.error(
+    `logs: ${files.lines} lines, CRI ${(files.cri.bytes / 1024 / 1024).toFixed(0)} MB, Docker ${(files.docker.bytes / 1024 / 1024).toFixed(0)} MB, ${files.generatedSeconds > 0 ? `generated in ${files.generatedSeconds.toFixed(1)} s` : 'reused'}`,
+  );
+  const rv = rsyslogVersion();
+  if (rv === undefined) console.error('logs: rsyslogd not found (apt-get install rsyslog); lookout measured alone');
+  const work = join(dir, 'logs', 'runs');
+  const timeoutMs = Math.max(60_000, (files.lines / 1e6) * 300_000);
+  const runs: LogRun[] = [];
+  for (let rep = 0; rep < logReps; rep++) {
+    for (const format of logFormats) {
+      const order: Array<'lookout' | 'rsyslog'> = rv === undefined ? ['lookout'] : rep % 2 === 0 ? ['lookout', 'rsyslog'] : ['rsyslog', 'lookout'];
+      for (const who of order) {
+        const r = who === 'lookout' ? await runLookout(CLI_JS, work, format, files, timeoutMs, logNodeArgs) : await runRsyslog(work, format, files, timeoutMs);
+        r.rep = rep;
+        runs.push(r);
+        console.error(
+          `  ${format} ${who}: ${r.failure ? `FAILED (${r.failure}); ` : ''}${Math.round(files.lines / r.seconds).toLocaleString('en-US')} lines/s, ${r.cpu.toFixed(2)} CPU-s (${r.cpuAtFirst.toFixed(2)} before the first line), peak RSS ${(r.peakRss / 1024 / 1024).toFixed(0)} MB, ${r.seconds.toFixed(1)} s`,
+        );
+      }
+    }
+  }
+  rmSync(work, { recursive: true, force: true });
+  const loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const { table, verdict } = logTables(files, runs);
+  const text = [
+    LOGS_START,
+    '',
+    `Written by \`npm run bench -- logs\` (or a full \`npm run bench\`) on ${m['date']}; do not edit by hand, run it again.`,
+    '',
+    `${machineLine(m, loadEnd)} ${rv ?? 'rsyslog not installed'}.`,
+    '',
+    ...table,
+    '',
+    `Targets (issue 4), per million lines on both formats: at most ${LOG_TARGET_CPU} CPU-s (Fluent Bit's ${FLUENT_BIT.cpu} CPU-s and ${FLUENT_BIT.rssMb} MB on CRI lines on this machine kind; rsyslog's reference ${RSYSLOG_REF.cpu} CPU-s and ${RSYSLOG_REF.rssMb} MB), peak RSS under ${LOG_TARGET_RSS_MB} MB, and faster than rsyslog side by side.`,
+    '',
+    ...verdict,
+    '',
+    LOGS_END,
+  ].join('\n');
+  console.log(`\n${text}\n`);
+  writeFileSync(join(dir, 'logs.json'), JSON.stringify({ machine: m, files, runs }, null, 1));
+  if (writeDocsFor(logDefaults)) {
+    updateDocs(text, LOGS_START, LOGS_END, '## Results: log pipeline');
+    console.error('docs/benchmarks.md updated (logs)');
+  }
+}
+
+async function main(): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  console.error(`lookout bench: parts ${[...parts].join(', ')}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  if (parts.has('scrape')) await runScrape();
+  if (parts.has('exporters')) await runExportersPart();
+  if (parts.has('logs')) await runLogsPart();
 }
 
 await main();

@@ -12,7 +12,7 @@
  *   SIGKILL the agent resumes after the last acknowledged batch, and after a power loss
  *   after the last full write.
  */
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode } from '../../src/errors.js';
 
@@ -104,6 +104,22 @@ export class CheckpointStore {
     }
   }
 
+  /**
+   * The journal, opened for appending once. A process killed inside write(2) may have left a
+   * torn last entry; it is ended with a newline first, so that the first entry this process
+   * appends is a line of its own and not ignored with the torn one at the next load.
+   */
+  private openJournal(): number {
+    if (this.journalFd === undefined) {
+      const fd = openSync(this.journalFile, 'a+', 0o600);
+      this.journalFd = fd;
+      const size = fstatSync(fd).size;
+      const last = Buffer.alloc(1);
+      if (size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 10) writeSync(fd, '\n');
+    }
+    return this.journalFd;
+  }
+
   /** Appends the offsets an acknowledged batch moved. */
   journal(entries: readonly CheckpointEntry[]): void {
     if (entries.length === 0) return;
@@ -112,8 +128,7 @@ export class CheckpointStore {
     for (const e of entries) text += `${JSON.stringify([seq, e.dev, e.ino, e.offset, e.fpLen, e.fp, e.path])}\n`;
     try {
       this.ensureDir();
-      this.journalFd ??= openSync(this.journalFile, 'a', 0o600);
-      writeSync(this.journalFd, text);
+      writeSync(this.openJournal(), text);
     } catch (err) {
       this.onError('checkpoint_write', err);
     }
@@ -148,8 +163,7 @@ export class CheckpointStore {
       return false;
     }
     try {
-      this.journalFd ??= openSync(this.journalFile, 'a', 0o600);
-      ftruncateSync(this.journalFd, 0);
+      ftruncateSync(this.openJournal(), 0);
     } catch (err) {
       // Harmless: journal entries up to `seq` are ignored on load.
       this.onError('checkpoint_write', err);

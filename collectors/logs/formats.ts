@@ -49,9 +49,14 @@ export function parseCriLine(buf: Buffer, start: number, end: number): Piece | u
   if (s1 <= start || s1 >= end) return undefined;
   const s2 = buf.indexOf(SPACE, s1 + 1);
   if (s2 < 0 || s2 >= end) return undefined;
+  // `stdout` or `stderr`, compared in place: no string per line.
+  if (s2 - s1 !== 7 || buf[s1 + 1] !== 0x73 || buf[s1 + 2] !== 0x74 || buf[s1 + 3] !== 0x64) return undefined;
   let stream: Stream;
-  if (s2 - s1 - 1 === 6 && buf.toString('latin1', s1 + 1, s2) === 'stdout') stream = 'stdout';
-  else if (s2 - s1 - 1 === 6 && buf.toString('latin1', s1 + 1, s2) === 'stderr') stream = 'stderr';
+  const a = buf[s1 + 4];
+  const b = buf[s1 + 5];
+  const c = buf[s1 + 6];
+  if (a === 0x6f && b === 0x75 && c === 0x74) stream = 'stdout';
+  else if (a === 0x65 && b === 0x72 && c === 0x72) stream = 'stderr';
   else return undefined;
   // The tag runs to the next space; an empty message may leave the line without one.
   let s3 = buf.indexOf(SPACE, s2 + 1);

@@ -585,6 +585,13 @@ describe('checkpoint store', () => {
     const m = new CheckpointStore(dir, (_k, err) => errors.push(err)).load();
     expect([...m.values()].map((x) => [x.ino, x.offset]).sort()).toEqual([[1, 15], [2, 20], [3, 5]]);
     expect(readdirSync(dir).sort()).toEqual(['checkpoints.journal', 'checkpoints.json']);
+    // The next process's first entry is a line of its own, not glued to the torn one.
+    const next = new CheckpointStore(dir, (_k, err) => errors.push(err));
+    next.load();
+    next.journal([e(2, 25)]);
+    next.close();
+    const after = new CheckpointStore(dir, (_k, err) => errors.push(err)).load();
+    expect([...after.values()].map((x) => [x.ino, x.offset]).sort()).toEqual([[1, 15], [2, 25], [3, 5]]);
     expect(errors).toEqual([]);
   });
 

@@ -782,7 +782,7 @@ export class Tailer {
     b.bytes += message.length;
     let c = b.counts.get(g);
     if (!c) b.counts.set(g, (c = { byKey: new Map(), time }));
-    const key = `${stream}/${level}`;
+    const key = level === '' ? (stream === 'stdout' ? 'stdout/' : 'stderr/') : `${stream}/${level}`;
     let n = c.byKey.get(key);
     if (!n) c.byKey.set(key, (n = { stream, level, lines: 0, bytes: 0 }));
     n.lines++;

@@ -4,7 +4,7 @@
  * the file, so it survives the agent's death; with `fsync`, a power loss too). Metrics are
  * not written here.
  */
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import type { Exporter, ExporterContext, ExporterFactory } from '../../src/component.js';
 import { LookoutError } from '../../src/errors.js';
 import type { LogRecord } from '../../src/logs.js';
@@ -13,20 +13,52 @@ import { configSchema, type FileConfig } from './config.js';
 
 /** Each label set's JSON, made once: a container's records share one Labels object. */
 const labelsJson = new WeakMap<Labels, string>();
+/** Per label set, the end of a record without level or fields by source: `,"labels":{...},"source":"..."}`, made once per file. */
+const tails = new WeakMap<Labels, Map<string | undefined, string>>();
+/** Sources remembered per label set; past this the map starts over (rotated CRI files have a new name each time). */
+const MAX_TAILS = 16;
+/** A timestamp that JSON needs no escaping for (RFC 3339 as the runtimes write it). */
+const PLAIN_TIME = /^[0-9A-Za-z:.+-]*$/;
+
+function labelsOf(l: Labels): string {
+  let json = labelsJson.get(l);
+  if (json === undefined) labelsJson.set(l, (json = JSON.stringify(l.toObject())));
+  return json;
+}
 
 /** One record as its JSON line (without the newline): `JSON.stringify` of {time, stream, message, labels, level?, fields?, source?}, built by parts. */
 export function recordLine(r: LogRecord): string {
-  let labels = labelsJson.get(r.labels);
-  if (labels === undefined) labelsJson.set(r.labels, (labels = JSON.stringify(r.labels.toObject())));
-  let line = `{"time":${JSON.stringify(r.time)},"stream":"${r.stream}","message":${JSON.stringify(r.message)},"labels":${labels}`;
+  const time = PLAIN_TIME.test(r.time) ? `"${r.time}"` : JSON.stringify(r.time);
+  const head = `{"time":${time},"stream":"${r.stream}","message":${JSON.stringify(r.message)}`;
+  if (r.level === undefined && r.fields === undefined) {
+    let byLabels = tails.get(r.labels);
+    if (byLabels === undefined) tails.set(r.labels, (byLabels = new Map()));
+    let tail = byLabels.get(r.source);
+    if (tail === undefined) {
+      if (byLabels.size >= MAX_TAILS) byLabels.clear();
+      tail = `,"labels":${labelsOf(r.labels)}${r.source !== undefined ? `,"source":${JSON.stringify(r.source)}` : ''}}`;
+      byLabels.set(r.source, tail);
+    }
+    return head + tail;
+  }
+  let line = `${head},"labels":${labelsOf(r.labels)}`;
   if (r.level !== undefined) line += `,"level":${JSON.stringify(r.level)}`;
   if (r.fields !== undefined) line += `,"fields":${JSON.stringify(r.fields)}`;
   if (r.source !== undefined) line += `,"source":${JSON.stringify(r.source)}`;
   return `${line}}`;
 }
 
+/** Initial size of the reused output buffer; it grows only for a record longer than that. */
+const BUFFER_BYTES = 1 << 20;
+
 class FileExporter implements Exporter {
   private fd: number | undefined;
+  /**
+   * Records are encoded one by one into this reused buffer, which is written out whenever it
+   * fills: concatenating a batch into one string and converting that with `Buffer.from`
+   * cost several times more (the rope of thousands of pieces is flattened, then encoded).
+   */
+  private buf = Buffer.allocUnsafe(BUFFER_BYTES);
   private closed = false;
   private readonly labels = { exporter: 'file' };
 
@@ -39,12 +71,28 @@ class FileExporter implements Exporter {
   private open(): number {
     if (this.fd === undefined) {
       try {
-        this.fd = openSync(this.path, 'a', 0o640);
+        this.fd = openSync(this.path, 'a+', 0o640);
+        this.endTornRecord(this.fd);
       } catch (err) {
         throw new LookoutError('LOOKOUT_ERR_CONFIG', `exporters.file.path: cannot open ${this.path} for appending: ${(err as Error).message}`, { cause: err });
       }
     }
     return this.fd;
+  }
+
+  /**
+   * A process killed inside write(2) can leave part of a record without its newline at the
+   * end of the file. Ending it here keeps the fragment on a line of its own, so the first
+   * record this process writes (the undelivered batch, again) stays readable.
+   */
+  private endTornRecord(fd: number): void {
+    const size = fstatSync(fd).size;
+    if (size === 0) return;
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    if (last[0] === 10) return;
+    writeSync(fd, '\n');
+    this.ctx.log.warn({ path: this.path }, 'the output file ended inside a record (the agent was killed while writing); that partial line is left unreadable');
   }
 
   async start(): Promise<void> {
@@ -57,19 +105,43 @@ class FileExporter implements Exporter {
   async writeLogs(records: readonly LogRecord[]): Promise<void> {
     if (this.closed) throw new Error('the file exporter is shut down');
     if (records.length === 0) return;
-    let text = '';
-    for (const r of records) text += `${recordLine(r)}\n`;
     if (this.path === '-') {
+      // Copies: the buffer is reused before stdout may have taken it.
+      const chunks: Buffer[] = [];
+      this.encode(records, (b) => chunks.push(Buffer.from(b)));
+      const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
       // Writes to pipes and files are synchronous on Linux; the callback says it is done.
-      await new Promise<void>((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve())));
     } else {
       const fd = this.open();
-      const buf = Buffer.from(text, 'utf8');
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+      this.encode(records, (b) => {
+        let off = 0;
+        while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+      });
       if (this.fsync) fsyncSync(fd);
     }
     this.ctx.self.exporterSent.inc(this.labels, records.length);
+  }
+
+  /** The records as JSON lines into the reused buffer, handed to `out` each time it fills and at the end. */
+  private encode(records: readonly LogRecord[], out: (b: Buffer) => void): void {
+    let buf = this.buf;
+    let off = 0;
+    for (const r of records) {
+      const line = recordLine(r);
+      // At most 3 bytes of UTF-8 per UTF-16 unit, and the newline.
+      const room = line.length * 3 + 1;
+      if (off + room > buf.length) {
+        if (off > 0) out(buf.subarray(0, off));
+        off = 0;
+        if (room > buf.length) this.buf = buf = Buffer.allocUnsafe(room);
+      }
+      off += buf.write(line, off);
+      buf[off++] = 10;
+    }
+    if (off > 0) out(buf.subarray(0, off));
+    // A buffer grown for an exceptional record is not kept.
+    if (buf.length > BUFFER_BYTES) this.buf = Buffer.allocUnsafe(BUFFER_BYTES);
   }
 
   async shutdown(): Promise<void> {

@@ -142,11 +142,7 @@ describeWith(dockerAvail, 'faults: a SIGKILL that tears the output file and the 
     expect(bad, 'lines that do not parse').toEqual([]);
   }, 120_000);
 
-  // KNOWN TO FAIL (docs/reliability.md, "does not hold"): the file destination appends the
-  // first record after a restart to the torn fragment, so that record is unreadable, and lost
-  // when the kill tore the batch's first record. Fix in exporters/file: on opening a non-empty
-  // file whose last byte is not a newline, write a newline first. Then drop `.fails`.
-  it.fails('a torn record at the end of the output file: no line lost, only the torn line unreadable', async () => {
+  it('a torn record at the end of the output file: no line lost, only the torn line unreadable', async () => {
     const { bad } = await killTornRestart('output', true);
     expect(bad, 'lines that do not parse').toEqual([TORN]);
   }, 120_000);
