@@ -22,4 +22,20 @@ if ! docker image inspect lookout-busybox:latest >/dev/null 2>&1; then
   tar -C "$rootfs" -c . | docker import -c 'ENV PATH=/bin' - lookout-busybox:latest >/dev/null
   rm -rf "$rootfs"
 fi
+# The same root filesystem for Podman (rootful), when it is installed. systemd is not PID 1 in
+# CI: the cgroupfs manager and the file event logger (see test/e2e/podman.test.ts).
+if command -v podman >/dev/null 2>&1; then
+  P=(podman --events-backend file)
+  [ -d /run/systemd/system ] || P+=(--cgroup-manager cgroupfs)
+  if ! "${P[@]}" image exists lookout-busybox:latest; then
+    rootfs=$(mktemp -d)
+    mkdir -p "$rootfs/bin" "$rootfs/dev" "$rootfs/proc" "$rootfs/sys" "$rootfs/tmp" "$rootfs/etc"
+    cp /bin/busybox "$rootfs/bin/busybox"
+    for applet in $("$rootfs/bin/busybox" --list); do
+      [ "$applet" = busybox ] || ln -s busybox "$rootfs/bin/$applet"
+    done
+    tar -C "$rootfs" -c . | "${P[@]}" import -c 'ENV PATH=/bin' - lookout-busybox:latest >/dev/null
+    rm -rf "$rootfs"
+  fi
+fi
 echo "services ready: dockerd $(docker version -f '{{.Server.Version}}'), image lookout-busybox"

@@ -240,6 +240,7 @@ async function direct(listFile: string, k: number, variant: string | undefined):
     const text = w.toBuffer();
     const c = performance.now();
     const gz = gzipSync(text, { level: 1 });
+    w.release();
     const d = performance.now();
     user += cpu.user;
     system += cpu.system;

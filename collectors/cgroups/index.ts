@@ -139,7 +139,7 @@ class CgroupCollector implements Collector {
   /** Reads one cgroup and emits its series; undefined when it vanished. */
   private collectOne(layout: Layout, t: Tracked, acc: Accumulator, rootUsage: number | undefined): Read | undefined {
     const s: CgroupStats = {};
-    t.files.found = 0;
+    t.files.begin();
     this.reader.vanished = false;
     this.reader.reopened = false;
     if (layout.version === 'v2') readV2(t.files, s, t.ref.path === '/', rootUsage);

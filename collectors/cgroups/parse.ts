@@ -33,13 +33,43 @@ export function parseLimit(text: string, what: string): number | null {
 }
 
 /**
+ * The number in `text[start, end)`: digit strings of up to 15 digits (every value the kernel
+ * writes in practice) are computed in place, without a slice; anything else goes through
+ * Number() exactly as before. NaN when it is not a finite number (or is empty).
+ */
+function numberAt(text: string, start: number, end: number): number {
+  const len = end - start;
+  if (len > 0 && len <= 15) {
+    let v = 0;
+    let i = start;
+    for (; i < end; i++) {
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      v = v * 10 + d;
+    }
+    if (i === end) return v;
+  }
+  if (len === 0) return Number.NaN;
+  const n = Number(text.slice(start, end));
+  return Number.isFinite(n) ? n : Number.NaN;
+}
+
+/** Offsets of the keys and the values of the last flat keyed file, reused from one file to the next. */
+let offsets = new Int32Array(512);
+let parsed = new Float64Array(128);
+let busy = false;
+
+/**
  * Flat keyed files, `key value` per line (`memory.stat`, `cpu.stat`, `cpuacct.stat`,
  * `memory.events`, `memory.oom_control`). The whole file is checked before `into` is
  * called, so a file with one bad line contributes nothing rather than half its values.
  */
 export function parseFlatKeyed(text: string, what: string, into: (key: string, value: number) => void): void {
-  const keys: string[] = [];
-  const values: number[] = [];
+  // Should `into` parse another flat keyed file, that one gets arrays of its own.
+  const nested = busy;
+  let o = nested ? new Int32Array(512) : offsets;
+  let p = nested ? new Float64Array(128) : parsed;
+  let n = 0;
   let start = 0;
   const len = text.length;
   while (start < len) {
@@ -48,12 +78,33 @@ export function parseFlatKeyed(text: string, what: string, into: (key: string, v
     if (end > start) {
       const sp = text.indexOf(' ', start);
       if (sp < 0 || sp >= end) throw bad(what, text.slice(start, end));
-      keys.push(text.slice(start, sp));
-      values.push(toNumber(text.slice(sp + 1, end), what, text.slice(start, end)));
+      const v = numberAt(text, sp + 1, end);
+      if (Number.isNaN(v)) throw bad(what, text.slice(start, end));
+      if (n === p.length) {
+        const o2 = new Int32Array(o.length * 2);
+        o2.set(o);
+        o = o2;
+        const p2 = new Float64Array(p.length * 2);
+        p2.set(p);
+        p = p2;
+        if (!nested) {
+          offsets = o;
+          parsed = p;
+        }
+      }
+      o[2 * n] = start;
+      o[2 * n + 1] = sp;
+      p[n] = v;
+      n++;
     }
     start = end + 1;
   }
-  for (let i = 0; i < keys.length; i++) into(keys[i] as string, values[i] as number);
+  busy = true;
+  try {
+    for (let i = 0; i < n; i++) into(text.slice(o[2 * i] as number, o[2 * i + 1] as number), p[i] as number);
+  } finally {
+    busy = nested;
+  }
 }
 
 /** `cpu.max` (v2): `$MAX $PERIOD`, `$MAX` may be `max`. */

@@ -87,6 +87,14 @@ export type OnFileError = (kind: 'read' | 'parse', file: string, err: unknown) =
 /** The open files of one cgroup, across the hierarchies it lives in. */
 export class CgroupFiles {
   private readonly files = new Map<string, CachedFile>();
+  /**
+   * The files in the order the last read asked for them: a read asks for the same files in
+   * the same order every time, so the slot at the cursor is nearly always the one wanted and
+   * no `controller/name` key string is built per read (19,000 of them per collection at
+   * 1000 containers).
+   */
+  private readonly order: Array<{ readonly controller: string; readonly name: string; readonly file: CachedFile }> = [];
+  private cursor = 0;
   /** How many files returned content in the last read; 0 means the cgroup is gone. */
   found = 0;
 
@@ -97,8 +105,18 @@ export class CgroupFiles {
     private readonly onError: OnFileError,
   ) {}
 
-  /** Reads `name` from the hierarchy of `controller` (`unified` for the v2 tree). */
-  text(controller: string, name: string): string | undefined {
+  /** Starts a read of the cgroup: resets `found` and the cursor of the files' order. */
+  begin(): void {
+    this.found = 0;
+    this.cursor = 0;
+  }
+
+  private file(controller: string, name: string): CachedFile | undefined {
+    const slot = this.order[this.cursor];
+    if (slot !== undefined && slot.name === name && slot.controller === controller) {
+      this.cursor++;
+      return slot.file;
+    }
     const key = `${controller}/${name}`;
     let f = this.files.get(key);
     if (f === undefined) {
@@ -107,6 +125,17 @@ export class CgroupFiles {
       f = new CachedFile(join(dir, this.path, name));
       this.files.set(key, f);
     }
+    // The order changed (a file read only sometimes): remember the new one from here on.
+    if (this.order.length > this.cursor) this.order.length = this.cursor;
+    this.order.push({ controller, name, file: f });
+    this.cursor = this.order.length;
+    return f;
+  }
+
+  /** Reads `name` from the hierarchy of `controller` (`unified` for the v2 tree). */
+  text(controller: string, name: string): string | undefined {
+    const f = this.file(controller, name);
+    if (f === undefined) return undefined;
     try {
       const t = this.reader.read(f);
       if (t !== undefined) this.found++;
@@ -137,6 +166,8 @@ export class CgroupFiles {
   close(): void {
     for (const f of this.files.values()) this.reader.close(f);
     this.files.clear();
+    this.order.length = 0;
+    this.cursor = 0;
   }
 }
 

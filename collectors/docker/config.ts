@@ -18,6 +18,19 @@ export function engineConfigSchema(socket: string, dataRoot: string, what: strin
   );
 }
 
-export const configSchema = engineConfigSchema('/var/run/docker.sock', '/var/lib/docker', 'Docker');
+const engineSchema = engineConfigSchema('/var/run/docker.sock', '/var/lib/docker', 'Docker');
 
-export type EngineConfig = Static<typeof configSchema>;
+/** Docker's: the engine's settings, and the walk of writable layers (see fs.ts). */
+export const configSchema = Type.Object(
+  {
+    ...engineSchema.properties,
+    fs_usage_interval: Duration(
+      '1m',
+      'How often each running container\'s writable layer and state directory are walked for `container_fs_usage_bytes` (in the background, as cAdvisor does about every minute, with up to 25% jitter; scrapes serve the last figure). `0s` turns the walk off.',
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type EngineConfig = Static<typeof engineSchema>;
+export type DockerConfig = Static<typeof configSchema>;

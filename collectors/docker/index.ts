@@ -13,7 +13,8 @@ import { isVanished } from '../../src/errors.js';
 import { hostPath } from '../../src/hostpath.js';
 import { parseDuration } from '../../src/schema.js';
 import { type Accumulator, Labels, metric } from '../../src/model.js';
-import { configSchema, type EngineConfig } from './config.js';
+import { configSchema, type DockerConfig, type EngineConfig } from './config.js';
+import { FS, LayerUsage } from './fs.js';
 import { type DockerEvent, DockerEngine } from './engine.js';
 import { type ContainerDoc, dockerCgroupPath, parseConfigV2, parseContainer } from './meta.js';
 
@@ -57,6 +58,8 @@ export class EngineCollector implements Collector {
     private readonly config: EngineConfig,
     private readonly ctx: ComponentContext,
     private readonly runtime: Runtime,
+    /** Docker's writable-layer usage (fs.ts), when the walk is on. */
+    private readonly fsUsage?: LayerUsage,
   ) {
     this.engine = new DockerEngine(hostPath(ctx.root, config.socket));
     this.containersDir = hostPath(ctx.root, join(config.data_root, 'containers'));
@@ -70,7 +73,7 @@ export class EngineCollector implements Collector {
 
   async start(): Promise<void> {
     const hasSocket = existsSync(this.engine.socketPath);
-    const hasDisk = existsSync(this.containersDir);
+    const hasDisk = this.diskPresent();
     this.active = this.config.enabled === true || hasSocket || hasDisk;
     if (!this.active) return;
     if (!hasSocket && !hasDisk) {
@@ -81,6 +84,7 @@ export class EngineCollector implements Collector {
       firstList = resolve;
     });
     this.loop = this.run(firstList);
+    this.fsUsage?.start(this.stop.signal);
     const timer = new Promise<void>((resolve) => setTimeout(resolve, FIRST_LIST_WAIT_MS).unref());
     await Promise.race([listed, timer]);
     if (!this.connected) this.readDisk(undefined);
@@ -157,7 +161,22 @@ export class EngineCollector implements Collector {
       return;
     }
     const meta = parseContainer(doc, this.runtime, `${this.runtime} inspect ${id.slice(0, 12)}`);
-    this.dir.update(id, { ...meta, cgroupPath: dockerCgroupPath(id, this.cgroupDriver, doc.HostConfig?.CgroupParent) });
+    this.dir.update(id, { ...meta, cgroupPath: this.cgroupPathOf(id, doc, this.cgroupDriver) });
+  }
+
+  /** Where the engine put the container's cgroup; Podman's service overrides it (collectors/podman). */
+  protected cgroupPathOf(id: string, doc: ContainerDoc, driver: string | undefined): string | undefined {
+    return dockerCgroupPath(id, driver, doc.HostConfig?.CgroupParent);
+  }
+
+  /** Whether the API is in use (metadata current from its events); else the on-disk state is. */
+  protected get apiConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Whether the engine's on-disk state exists, for `enabled: auto`. */
+  protected diskPresent(): boolean {
+    return existsSync(this.containersDir);
   }
 
   private onEvent(e: DockerEvent): void {
@@ -181,7 +200,7 @@ export class EngineCollector implements Collector {
    * Reads the engine's on-disk container documents; only files whose mtime changed are
    * parsed again. Used before the first connection and while the socket is down.
    */
-  private readDisk(acc: Accumulator | undefined): void {
+  protected readDisk(acc: Accumulator | undefined): void {
     let ids: string[];
     try {
       ids = readdirSync(this.containersDir);
@@ -216,18 +235,27 @@ export class EngineCollector implements Collector {
       this.readDisk(acc);
     }
     acc.add(M.connected, Labels.EMPTY, this.connected ? 1 : 0, this.label);
+    this.fsUsage?.collect(acc, this.dir, this.runtime);
   }
 
   async shutdown(): Promise<void> {
     this.stop.abort();
     await this.loop;
+    await this.fsUsage?.shutdown();
   }
 }
 
-export const dockerCollector: CollectorFactory<EngineConfig> = {
+/** The background walk of writable layers, unless `fs_usage_interval` is 0 (or not given, as by tests that build an engine config by hand). */
+function layerUsage(config: EngineConfig & Partial<DockerConfig>, ctx: ComponentContext): LayerUsage | undefined {
+  const intervalMs = parseDuration(config.fs_usage_interval ?? '0s');
+  if (intervalMs <= 0) return undefined;
+  return new LayerUsage({ root: ctx.root, dataRoot: hostPath(ctx.root, config.data_root), hostDataRoot: config.data_root, intervalMs, now: ctx.now, log: ctx.log });
+}
+
+export const dockerCollector: CollectorFactory<EngineConfig & Partial<DockerConfig>> = {
   type: 'docker',
   description: 'Docker Engine metadata (name, image, labels, state, restarts, exit codes, OOM kills) over its API socket and event stream, or its on-disk state.',
   configSchema,
-  metrics: Object.values(M),
-  create: (config, ctx) => new EngineCollector(config, ctx, 'docker'),
+  metrics: [...Object.values(M), ...Object.values(FS)],
+  create: (config, ctx) => new EngineCollector(config, ctx, 'docker', layerUsage(config, ctx)),
 };

@@ -13,6 +13,36 @@ export const configSchema = Type.Object(
       default: true,
       description: 'Follow CRI-format logs written by containerd and CRI-O for the kubelet: `<pods_dir>/<namespace>_<pod>_<uid>/<container>/<attempt>.log` and its rotated `<attempt>.log.<timestamp>` (and `.gz` when the kubelet compressed them).',
     }),
+    podman: Type.Boolean({
+      default: true,
+      description:
+        "Follow Podman's `k8s-file` logs (CRI format): `<podman_storage_root>/overlay-containers/<id>/userdata/ctr.log`. Podman's `journald` log driver (its default where systemd runs) writes to the journal instead, which is not read; containers started with `--log-opt path=...` write elsewhere (list those under `files`).",
+    }),
+    podman_storage_root: Type.String({ default: '/var/lib/containers/storage', minLength: 1, description: "containers/storage's graph root (Podman's `graphroot`), under the host root." }),
+    files: Type.Array(
+      Type.Object(
+        {
+          path: Type.String({
+            minLength: 2,
+            pattern: '^/',
+            description: 'Absolute path under the host root; `*`, `?` and `[...]` match within a path segment, `**` any number of directories (at most 8). Each matching file is followed on its own; rotated copies should not match (a file renamed away is read to its end anyway).',
+          }),
+          format: Type.Union([Type.Literal('cri'), Type.Literal('docker')], {
+            default: 'cri',
+            description: 'How its lines are written: `cri` (`<time> <stream> <F|P> <message>`) or `docker` (json-file objects).',
+          }),
+          labels: Type.Record(Type.String({ pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$' }), Type.String(), {
+            default: {},
+            description: 'Labels for its records and log metrics; they replace `id`, `image` and `name` (all empty for a file no container owns) when given the same name.',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+      {
+        default: [],
+        description: 'More log files to follow, such as `{path: "/var/log/app/*.log", format: cri, labels: {name: app}}`. Found by the rescan and, with `watch`, by chokidar on the directory each pattern starts from.',
+      },
+    ),
     pods_dir: Type.String({ default: '/var/log/pods', minLength: 1, description: "The kubelet's pod log directory, under the host root." }),
     containers_dir: Type.String({
       default: '/var/log/containers',

@@ -7,7 +7,7 @@
  * granularity would otherwise hide the second.
  */
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { errnoCode, isVanished } from '../../src/errors.js';
 import { parseLinkName, parseLinkTarget, parsePodDir } from '../kubernetes/logs.js';
 import type { Format } from './formats.js';
@@ -24,7 +24,7 @@ export interface FoundFile {
 }
 
 export interface FoundGroup {
-  /** `docker:<id>` or `cri:<pod dir>/<container>/<attempt>`. */
+  /** `docker:<id>`, `cri:<pod dir>/<container>/<attempt>`, `podman:<id>` or `file:<path>`. */
   readonly key: string;
   readonly format: Format;
   /** The container id, when known (always for Docker; from the kubelet's symlink for CRI). */
@@ -33,6 +33,26 @@ export interface FoundGroup {
   readonly pod?: string;
   readonly container?: string;
   readonly files: readonly FoundFile[];
+  /** Labels configured for a user file (`collectors.logs.files[].labels`). */
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** A user-configured log file pattern (`collectors.logs.files`). */
+export interface FileSource {
+  /** Absolute path, resolved under the host root; `*`, `?` and `[...]` match within a path segment, `**` any number of directories. */
+  readonly glob: string;
+  readonly format: Format;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** Sources beyond Docker's and the kubelet's directories. */
+export interface ExtraSources {
+  /**
+   * Podman's `overlay-containers` directory (containers/storage), resolved: the `k8s-file` log
+   * driver writes CRI-format lines to `<id>/userdata/ctr.log` there.
+   */
+  readonly podmanDir?: string;
+  readonly files?: readonly FileSource[];
 }
 
 export interface ScanResult {
@@ -52,6 +72,47 @@ const RACY_MS = 2000;
 /** Every this many scans, every directory is listed again. */
 const FULL_EVERY = 60;
 
+/** Deepest directory level a `**` reaches below where it stands. */
+const GLOBSTAR_DEPTH = 8;
+
+/** A glob segment as a regular expression; undefined when it has no wildcard. */
+export function segmentRegExp(seg: string): RegExp | undefined {
+  if (!/[*?[]/.test(seg)) return undefined;
+  let re = '';
+  for (let i = 0; i < seg.length; i++) {
+    const ch = seg[i] as string;
+    if (ch === '*') re += '[^/]*';
+    else if (ch === '?') re += '[^/]';
+    else if (ch === '[') {
+      const end = seg.indexOf(']', i + 2);
+      if (end < 0) re += '\\[';
+      else {
+        const body = seg.slice(i + 1, end);
+        re += `[${body.startsWith('!') ? `^${body.slice(1)}` : body.replace(/\\/g, '\\\\')}]`;
+        i = end;
+      }
+    } else re += ch.replace(/[.+^${}()|\\\]]/g, '\\$&');
+  }
+  // A leading dot is matched only by a pattern that starts with one, as shells do.
+  return new RegExp(seg.startsWith('.') ? `^${re}$` : `^(?!\\.)${re}$`);
+}
+
+/** The part of a glob before its first wildcard segment: the directory to watch. */
+export function globBase(glob: string): string {
+  const parts = glob.split('/');
+  const i = parts.findIndex((p) => p === '**' || segmentRegExp(p) !== undefined);
+  if (i < 0) return dirname(glob);
+  const base = parts.slice(0, Math.min(i, parts.length - 1)).join('/');
+  return base === '' ? '/' : base;
+}
+
+/** How many directory levels below `globBase` the glob reaches (Infinity with `**`). */
+export function globDepth(glob: string): number {
+  const base = globBase(glob);
+  const rest = glob.slice(base.length).split('/').filter((p) => p !== '');
+  return rest.includes('**') ? GLOBSTAR_DEPTH : Math.max(0, rest.length - 1);
+}
+
 export function isLogFileName(name: string): boolean {
   return DOCKER_FILE.test(name) || CRI_FILE.test(name);
 }
@@ -67,6 +128,9 @@ export class Scanner {
   private readonly groupsByDir = new Map<string, FoundGroup[]>();
   private links = new Map<string, string>();
   private scans = 0;
+  private extra: ExtraSources = {};
+  /** Labels of each user file followed, by path. */
+  private readonly fileLabels = new Map<string, Readonly<Record<string, string>>>();
 
   constructor(
     /** Docker's `containers` directory, resolved under the host root, or undefined when off. */
@@ -76,6 +140,16 @@ export class Scanner {
     private readonly linksDir: string | undefined,
     private readonly now: () => number,
   ) {}
+
+  /** Adds Podman's logs and user files to what is scanned, from the next scan on. */
+  configure(extra: ExtraSources): void {
+    this.extra = extra;
+  }
+
+  /** The configured labels of a user file (`file:<path>` group), by its path. */
+  labelsOf(path: string): Readonly<Record<string, string>> | undefined {
+    return this.fileLabels.get(path);
+  }
 
   /** Whether `dir` must be listed: never seen, changed, recently modified, or a full scan. */
   private changed(dir: string, errors: unknown[], full: boolean): boolean | undefined {
@@ -120,8 +194,11 @@ export class Scanner {
     const seenDirs = new Set<string>();
     if (this.dockerDir !== undefined) this.scanDocker(this.dockerDir, full, changed, present, errors, seenDirs);
     if (this.podsDir !== undefined) this.scanPods(this.podsDir, full, changed, present, errors, seenDirs);
+    if (this.extra.podmanDir !== undefined) this.scanPodman(this.extra.podmanDir, full, changed, present, errors, seenDirs);
+    if (this.extra.files !== undefined && this.extra.files.length > 0) this.scanFiles(this.extra.files, full, changed, present, errors, seenDirs);
     for (const dir of [...this.groupsByDir.keys()]) if (!seenDirs.has(dir)) this.groupsByDir.delete(dir);
     for (const dir of [...this.mtimes.keys()]) if (!seenDirs.has(dir) && dir !== this.dockerDir && dir !== this.podsDir && dir !== this.linksDir) this.mtimes.delete(dir);
+    for (const path of [...this.fileLabels.keys()]) if (!present.has(`file:${path}`)) this.fileLabels.delete(path);
     return { changed, present, errors };
   }
 
@@ -210,6 +287,87 @@ export class Scanner {
           });
         }, changed, present);
       }
+    }
+  }
+  /** Podman's `k8s-file` logs: `<overlay-containers>/<id>/userdata/ctr.log`, CRI format. */
+  private scanPodman(root: string, full: boolean, changed: FoundGroup[], present: Set<string>, errors: unknown[], seenDirs: Set<string>): void {
+    for (const id of this.list(root, errors)) {
+      if (!ID.test(id)) continue;
+      // conmon rotates by writing ctr.log.tmp and renaming it over ctr.log: the userdata directory changes.
+      const dir = join(root, id, 'userdata');
+      this.groupsOf(dir, full, errors, seenDirs, () => {
+        const f = this.stat(join(dir, 'ctr.log'), 0, false, errors);
+        return f ? [{ key: `podman:${id}`, format: 'cri' as const, id, files: [f] }] : [];
+      }, changed, present);
+    }
+  }
+
+  /** The directories a glob's directory part matches, at most GLOBSTAR_DEPTH deep for each `**`. */
+  private globDirs(parts: readonly string[], errors: unknown[]): string[] {
+    let dirs = [parts[0] === '' ? sep : (parts[0] as string)];
+    for (const seg of parts.slice(1)) {
+      if (seg === '' || seg === '.') continue;
+      const next: string[] = [];
+      if (seg === '**') {
+        let level = dirs;
+        for (let d = 0; d <= GLOBSTAR_DEPTH && level.length > 0; d++) {
+          next.push(...level);
+          level = level.flatMap((dir) => this.subdirs(dir, undefined, errors));
+        }
+      } else {
+        const re = segmentRegExp(seg);
+        for (const dir of dirs) {
+          if (re === undefined) next.push(join(dir, seg));
+          else next.push(...this.subdirs(dir, re, errors));
+        }
+      }
+      dirs = [...new Set(next)];
+    }
+    return dirs;
+  }
+
+  private subdirs(dir: string, re: RegExp | undefined, errors: unknown[]): string[] {
+    try {
+      return readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && (re === undefined ? !e.name.startsWith('.') : re.test(e.name)))
+        .map((e) => join(dir, e.name));
+    } catch (err) {
+      if (!isVanished(err) && errnoCode(err) !== 'ENOTDIR') errors.push(err);
+      return [];
+    }
+  }
+
+  /**
+   * User files (`collectors.logs.files`): each matching file is a group of its own,
+   * `file:<path>`; a directory is listed again only when it changed, as the others. A file
+   * renamed away (logrotate) is read to its end through its descriptor, not found again.
+   */
+  private scanFiles(sources: readonly FileSource[], full: boolean, changed: FoundGroup[], present: Set<string>, errors: unknown[], seenDirs: Set<string>): void {
+    const byDir = new Map<string, Array<{ re: RegExp; name: string; src: FileSource }>>();
+    for (const src of sources) {
+      const parts = src.glob.split('/');
+      const name = parts.pop() as string;
+      const re = segmentRegExp(name) ?? new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+      for (const dir of this.globDirs(parts, errors)) {
+        const list = byDir.get(dir) ?? [];
+        list.push({ re, name, src });
+        byDir.set(dir, list);
+      }
+    }
+    for (const [dir, pats] of byDir) {
+      this.groupsOf(dir, full, errors, seenDirs, () => {
+        const groups: FoundGroup[] = [];
+        for (const name of this.list(dir, errors)) {
+          const p = pats.find((x) => x.re.test(name));
+          if (!p) continue;
+          const path = join(dir, name);
+          const f = this.stat(path, 0, false, errors);
+          if (!f) continue;
+          groups.push({ key: `file:${path}`, format: p.src.format, labels: p.src.labels, files: [f] });
+        }
+        return groups;
+      }, changed, present);
+      for (const g of this.groupsByDir.get(dir) ?? []) if (g.labels !== undefined) this.fileLabels.set(g.key.slice('file:'.length), g.labels);
     }
   }
 }

@@ -1,17 +1,20 @@
 /**
- * Container logs: follows Docker json-file and CRI log files into the log sink (see
- * tail.ts), and reports what it read and delivered as metrics. Idle unless a log
- * destination is configured.
+ * Container logs: follows Docker json-file, CRI, Podman k8s-file and user-configured log
+ * files into the log sink (see tail.ts), and reports what it read and delivered as metrics.
+ * Idle unless a log destination is configured.
  */
 import { join } from 'node:path';
 import type { Collector, CollectorFactory, ComponentContext } from '../../src/component.js';
 import { LookoutError } from '../../src/errors.js';
 import { hostPath } from '../../src/hostpath.js';
+import type { LogRecord, LogSink } from '../../src/logs.js';
 import { type Accumulator, Labels, metric } from '../../src/model.js';
 import { parseDuration } from '../../src/schema.js';
 import { configSchema, type LogsConfig } from './config.js';
+import { type ExtraSources, globBase, globDepth, type Scanner } from './discover.js';
 import { type ProcessOptions, Processor } from './process.js';
-import { Tailer } from './tail.js';
+import { type Group, Tailer } from './tail.js';
+import { LogWatcher } from './watch.js';
 
 export const M = {
   lines: metric({
@@ -112,8 +115,35 @@ function processOptions(c: LogsConfig): ProcessOptions {
   return { keep: c.keep, drop: c.drop, redact: c.redact, parseJson: c.parse_json, detectLevel: c.detect_level };
 }
 
+/** `base` with `extra` on top: a configured label replaces the identity label of the same name. */
+function withLabels(base: Labels, extra: Readonly<Record<string, string>>): Labels {
+  const keys = Object.keys(extra);
+  if (keys.length === 0) return base;
+  return new Labels([...base.pairs.filter(([k]) => !(k in extra)), ...keys.sort().map((k) => [k, extra[k] as string] as const)]);
+}
+
+/**
+ * Podman's logs and user files, which tail.ts does not yet take in its options: given to its
+ * Scanner, and watched by a watcher of their own that wakes the Tailer as its own does.
+ * TODO: move into TailerOptions (`extraSources`) once tail.ts takes them; then this goes.
+ */
+function attachSources(tailer: Tailer, sources: ExtraSources, watch: boolean, ctx: ComponentContext): { scanner: Scanner; watcher?: LogWatcher } {
+  const t = tailer as unknown as { scanner?: Scanner; onWatch?(ev: string, path: string): void; error(kind: 'watch', err: unknown): void };
+  const { scanner, onWatch } = t;
+  if (typeof scanner?.configure !== 'function' || typeof onWatch !== 'function') throw new Error('collectors/logs: Tailer no longer has scanner/onWatch; pass the extra sources through TailerOptions');
+  scanner.configure(sources);
+  if (!watch) return { scanner };
+  const roots: Array<[string, 'podman' | 'files', number]> = [];
+  if (sources.podmanDir !== undefined) roots.push([sources.podmanDir, 'podman', 0]);
+  for (const f of sources.files ?? []) roots.push([globBase(f.glob), 'files', globDepth(f.glob)]);
+  const watcher = new LogWatcher(roots, ctx.log, (ev, p) => onWatch.call(tailer, ev, p), (err) => t.error('watch', err));
+  return { scanner, watcher };
+}
+
 class LogsCollector implements Collector {
   private tailer: Tailer | undefined;
+  private scanner: Scanner | undefined;
+  private watcher: LogWatcher | undefined;
   private stopped = false;
 
   constructor(
@@ -133,7 +163,16 @@ class LogsCollector implements Collector {
     if (this.stopped || this.tailer || !this.config.enabled || !this.ctx.logs.enabled) return;
     const c = this.config;
     const root = this.ctx.root;
-    this.tailer = new Tailer(this.ctx, {
+    const sources: ExtraSources = {
+      ...(c.podman ? { podmanDir: hostPath(root, join(c.podman_storage_root, 'overlay-containers')) } : {}),
+      files: c.files.map((f) => ({ glob: join(hostPath(root, globBase(f.path)), f.path.slice(globBase(f.path).length)), format: f.format, labels: f.labels })),
+    };
+    // User files' records get their configured labels on the way to the destinations.
+    const sink: LogSink = {
+      enabled: this.ctx.logs.enabled,
+      write: (records) => this.ctx.logs.write(this.labelled(records)),
+    };
+    this.tailer = new Tailer({ ...this.ctx, logs: sink }, {
       ...(c.docker ? { dockerDir: hostPath(root, join(c.docker_data_root, 'containers')) } : {}),
       ...(c.cri ? { podsDir: hostPath(root, c.pods_dir), linksDir: hostPath(root, c.containers_dir) } : {}),
       stateDir: join(this.ctx.stateDir, 'logs'),
@@ -150,22 +189,61 @@ class LogsCollector implements Collector {
       multilineTimeoutMs: parseDuration(c.multiline_timeout),
       process: processOptions(c),
     });
+    const attached = attachSources(this.tailer, sources, c.watch, this.ctx);
+    this.scanner = attached.scanner;
+    this.watcher = attached.watcher;
     this.tailer.start();
+    this.watcher?.start();
     // The agent aborts before it flushes the destinations: stop sending then; shutdown() persists.
     signal?.addEventListener('abort', () => void this.tailer?.stop(), { once: true });
     this.ctx.log.info({ files: this.tailer.files.size, containers: this.tailer.groups.size, watch: this.tailer.watchMode }, 'following container logs');
+  }
+
+  private readonly fileLabelCache = new Map<string, { base: Labels; value: Labels }>();
+
+  /** The labels of a record or group from `source`/path: the configured labels of a user file on top. */
+  private labelsFor(base: Labels, path: string): Labels {
+    const extra = this.scanner?.labelsOf(path);
+    if (extra === undefined) return base;
+    const c = this.fileLabelCache.get(path);
+    if (c !== undefined && c.base === base) return c.value;
+    const value = withLabels(base, extra);
+    this.fileLabelCache.set(path, { base, value });
+    return value;
+  }
+
+  private labelled(records: readonly LogRecord[]): readonly LogRecord[] {
+    if (this.config.files.length === 0) return records;
+    return records.map((r) => {
+      if (r.source === undefined) return r;
+      const labels = this.labelsFor(r.labels, r.source);
+      return labels === r.labels ? r : { ...r, labels };
+    });
+  }
+
+  private groupLabels(g: Group): Labels {
+    const base = g.labels(this.ctx);
+    return g.key.startsWith('file:') ? this.labelsFor(base, g.key.slice('file:'.length)) : base;
   }
 
   async collect(acc: Accumulator): Promise<void> {
     const t = this.tailer;
     if (!t) return;
     const now = this.ctx.now();
+    // Groups with the same labels (user files given the same labels, say) are one series.
+    const byLabels = new Map<string, { labels: Labels; counts: Map<string, { stream: string; level: string; lines: number; bytes: number }>; lagSeconds: number }>();
     for (const g of t.groups.values()) {
-      const labels = g.labels(this.ctx);
-      for (const c of g.counts.values()) {
-        const extra = new Labels([['stream', c.stream], ['level', c.level]]);
-        acc.add(M.lines, labels, c.lines, extra);
-        acc.add(M.bytes, labels, c.bytes, extra);
+      const labels = this.groupLabels(g);
+      let s = byLabels.get(labels.text);
+      if (s === undefined) {
+        s = { labels, counts: new Map(), lagSeconds: 0 };
+        byLabels.set(labels.text, s);
+      }
+      for (const [k, c] of g.counts) {
+        const sum = s.counts.get(k) ?? { stream: c.stream, level: c.level, lines: 0, bytes: 0 };
+        sum.lines += c.lines;
+        sum.bytes += c.bytes;
+        s.counts.set(k, sum);
       }
       let lag = 0;
       for (const f of g.files) {
@@ -173,7 +251,15 @@ class LogsCollector implements Collector {
         lag += l;
         acc.add(M.lagBytes, labels, l, new Labels([['file', f.path]]));
       }
-      acc.add(M.lagSeconds, labels, lag > 0 && g.lastDelivered > 0 ? Math.max(0, (now - g.lastDelivered) / 1000) : 0);
+      s.lagSeconds = Math.max(s.lagSeconds, lag > 0 && g.lastDelivered > 0 ? Math.max(0, (now - g.lastDelivered) / 1000) : 0);
+    }
+    for (const s of byLabels.values()) {
+      for (const c of s.counts.values()) {
+        const extra = new Labels([['stream', c.stream], ['level', c.level]]);
+        acc.add(M.lines, s.labels, c.lines, extra);
+        acc.add(M.bytes, s.labels, c.bytes, extra);
+      }
+      acc.add(M.lagSeconds, s.labels, s.lagSeconds);
     }
     acc.add(M.files, Labels.EMPTY, t.files.size);
     acc.add(M.read, Labels.EMPTY, t.recordsRead);
@@ -186,13 +272,14 @@ class LogsCollector implements Collector {
 
   async shutdown(): Promise<void> {
     this.stopped = true;
+    await this.watcher?.close();
     await this.tailer?.stop();
   }
 }
 
 export const logsCollector: CollectorFactory<LogsConfig> = {
   type: 'logs',
-  description: 'Container logs: follows Docker json-file and CRI (containerd, CRI-O) log files across rotation and restarts into the log destinations, with checkpoints in the state directory.',
+  description: 'Container logs: follows Docker json-file, CRI (containerd, CRI-O), Podman k8s-file and user-configured log files across rotation and restarts into the log destinations, with checkpoints in the state directory.',
   configSchema,
   metrics: Object.values(M),
   create: (config, ctx) => new LogsCollector(config, ctx),

@@ -8,6 +8,10 @@
  * polling the open files (`poll_interval`), rotations by the rescan (`rescan_interval`); a
  * rotated file is read to its end through its descriptor meanwhile, so neither loses lines.
  *
+ * Podman's `overlay-containers/` gains a directory per container too (`podman` roots). For
+ * user files (`collectors.logs.files`, `files` roots) the directory a glob starts from is
+ * watched to the depth the glob reaches, and files appearing or going are events as well.
+ *
  * When the kernel's inotify watch limit is reached (ENOSPC), the watcher starts again in
  * polling mode and says so in the agent's log.
  */
@@ -17,7 +21,9 @@ import { errnoCode } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { parsePodDir } from '../kubernetes/logs.js';
 
-export type WatchEvent = 'addDir' | 'unlinkDir';
+export type WatchEvent = 'addDir' | 'unlinkDir' | 'add' | 'unlink';
+
+export type RootKind = 'docker' | 'pods' | 'podman' | 'files';
 
 const ID = /^[0-9a-f]{64}$/;
 
@@ -27,8 +33,12 @@ export class LogWatcher {
   private closed = false;
 
   constructor(
-    /** `[path, kind]`: Docker's containers directory, or the kubelet's pod log directory. */
-    private readonly roots: ReadonlyArray<readonly [string, 'docker' | 'pods']>,
+    /**
+     * `[path, kind, depth]`: Docker's containers directory, the kubelet's pod log directory,
+     * Podman's overlay-containers directory, or where a user glob starts (with how many
+     * directory levels below it the glob reaches).
+     */
+    private readonly roots: ReadonlyArray<readonly [string, RootKind, number?]>,
     private readonly log: Logger,
     private readonly onEvent: (event: WatchEvent, path: string) => void,
     private readonly onError: (err: unknown) => void,
@@ -38,13 +48,14 @@ export class LogWatcher {
     return this.watchers.size === 0 ? 'off' : this.polling ? 'polling' : 'inotify';
   }
 
-  /** Whether chokidar should leave `path` alone: anything but container and pod directories. */
+  /** Whether chokidar should leave `path` alone: anything but container and pod directories (and user file directories). */
   ignored(path: string): boolean {
-    for (const [root, kind] of this.roots) {
+    for (const [root, kind, depth = 0] of this.roots) {
       if (path === root) return false;
       if (!path.startsWith(root + sep)) continue;
       const parts = path.slice(root.length + 1).split(sep);
-      if (kind === 'docker') return parts.length !== 1 || !ID.test(parts[0] as string);
+      if (kind === 'files') return parts.length > depth + 1;
+      if (kind === 'docker' || kind === 'podman') return parts.length !== 1 || !ID.test(parts[0] as string);
       if (parts.length === 1) return parsePodDir(parts[0] as string) === undefined;
       return parts.length !== 2;
     }
@@ -53,18 +64,19 @@ export class LogWatcher {
 
   start(): void {
     if (this.closed) return;
-    for (const [root, kind] of this.roots) {
+    for (const [root, kind, depth = 0] of this.roots) {
       if (this.watchers.has(root)) continue;
       const w = watch(root, {
         ignoreInitial: true,
         persistent: false,
         followSymlinks: false,
-        depth: kind === 'docker' ? 0 : 1,
+        depth: kind === 'files' ? depth : kind === 'pods' ? 1 : 0,
         usePolling: this.polling,
         interval: 1000,
         ignored: (p: string) => this.ignored(p),
       });
       for (const ev of ['addDir', 'unlinkDir'] as const) w.on(ev, (p: string) => this.onEvent(ev, p));
+      if (kind === 'files') for (const ev of ['add', 'unlink'] as const) w.on(ev, (p: string) => this.onEvent(ev, p));
       w.on('error', (err: unknown) => this.failed(err));
       this.watchers.set(root, w);
     }

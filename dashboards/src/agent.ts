@@ -4,10 +4,13 @@
  * Node.js process.
  */
 import { LIMITS } from './alerts.js';
-import { Board, STEPS, type BuiltDashboard } from './lib.js';
+import { Board, graph, legendOf, ofLimitGraph, RATE_INTERVAL, rates, STEPS, sumRate, type BuiltDashboard, type Query } from './lib.js';
 import { JOB, NODES, TARGET as A } from './variables.js';
 
-const RI = '$__rate_interval';
+/** A gauge of every agent as it is, legend the instance and the `by` labels. */
+const perAgent = (metric: string, by?: string): Query => ({ expr: `${metric}{${A}}`, legend: legendOf(by === undefined ? 'instance' : `instance, ${by}`) });
+/** The rate of a counter of every agent, by instance and the `by` labels. */
+const rateBy = (metric: string, by: string): Query => ({ expr: sumRate(`instance, ${by}`, metric, A), legend: legendOf(`instance, ${by}`) });
 /** The agent's CPU (cores) and memory (bytes) where a per-node agent starts to cost too much. */
 const CPU_STEPS = [[null, 'green'], [0.25, 'orange'], [0.5, 'red']] as const;
 const MEMORY_STEPS = [[null, 'green'], [256 * 1024 * 1024, 'orange'], [512 * 1024 * 1024, 'red']] as const;
@@ -66,77 +69,64 @@ export function agentDashboard(): BuiltDashboard {
     });
 
   b.row('Collection')
-    .timeseries({
-      title: 'Collection duration',
-      description: 'Time the last full collection took (all collectors). It runs when scraped, so it must stay well under the scrape timeout.',
-      unit: 's',
-      thresholds: COLLECTION_STEPS,
-      thresholdLines: true,
-      min: 0,
-      queries: [{ expr: `lookout_collection_duration_seconds{${A}}`, legend: '{{instance}}' }],
-    })
-    .timeseries({
-      title: 'Collector duration',
-      description: 'Time each collector took in the last collection.',
-      unit: 's',
-      thresholds: COLLECTION_STEPS,
-      min: 0,
-      queries: [{ expr: `lookout_collector_duration_seconds{${A}}`, legend: '{{instance}} {{collector}}' }],
-    })
-    .timeseries({
-      title: 'Collector errors per collection',
-      description:
+    .timeseries(
+      graph(
+        'Collection duration',
+        's',
+        COLLECTION_STEPS,
+        'Time the last full collection took (all collectors). It runs when scraped, so it must stay well under the scrape timeout.',
+        perAgent('lookout_collection_duration_seconds'),
+        { thresholdLines: true },
+      ),
+    )
+    .timeseries(graph('Collector duration', 's', COLLECTION_STEPS, 'Time each collector took in the last collection.', perAgent('lookout_collector_duration_seconds', 'collector')))
+    .timeseries(
+      graph(
+        'Collector errors per collection',
+        'short',
+        [[null, 'green'], [LIMITS.errorsPerCollection, 'red']],
         'Partial failures (unreadable or malformed files, runtime metadata) per collection, by collector and kind. A container vanishing mid-read gives an occasional one; above 0.5 for 15 minutes, LookoutCollectionFailing fires.',
-      unit: 'short',
-      thresholds: [[null, 'green'], [LIMITS.errorsPerCollection, 'red']],
-      thresholdLines: true,
-      min: 0,
-      noValue: 'no errors',
-      requires: ['collector-error'],
-      queries: [
         {
-          expr: `sum by (instance, collector, kind) (rate(lookout_collector_errors_total{${A}}[${RI}])) / on (instance) group_left () sum by (instance) (rate(lookout_collections_total{${A}}[${RI}]))`,
+          expr: `${sumRate('instance, collector, kind', 'lookout_collector_errors_total', A)} / on (instance) group_left () ${sumRate('instance', 'lookout_collections_total', A)}`,
           legend: '{{instance}} {{collector}} {{kind}}',
         },
-      ],
-    })
-    .timeseries({
-      title: 'Series',
-      description: 'Series in each agent\'s last snapshot (before its own metrics). Each container adds about a hundred.',
-      unit: 'short',
-      thresholds: [[null, 'green'], [100000, 'orange'], [500000, 'red']],
-      min: 0,
-      queries: [{ expr: `lookout_series{${A}}`, legend: '{{instance}}' }],
-    });
+        { thresholdLines: true, noValue: 'no errors', requires: ['collector-error'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Series',
+        'short',
+        [[null, 'green'], [100000, 'orange'], [500000, 'red']],
+        'Series in each agent\'s last snapshot (before its own metrics). Each container adds about a hundred.',
+        perAgent('lookout_series'),
+      ),
+    );
 
   b.row('Scrapes')
-    .timeseries({
-      title: 'Scrapes',
-      description: 'Requests served on the metrics endpoint per second, by format (text, OpenMetrics).',
-      unit: 'reqps',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 6,
-      queries: [{ expr: `sum by (instance, format) (rate(lookout_scrapes_total{${A}}[${RI}]))`, legend: '{{instance}} {{format}}' }],
-    })
-    .timeseries({
-      title: 'Render duration',
-      description: 'Time spent rendering the last metrics response (exposition text and compression).',
-      unit: 's',
-      thresholds: [[null, 'green'], [0.5, 'orange'], [1, 'red']],
-      min: 0,
-      w: 6,
-      queries: [{ expr: `lookout_render_duration_seconds{${A}}`, legend: '{{instance}}' }],
-    })
-    .timeseries({
-      title: 'Scrape duration',
-      description: 'How long Prometheus took to scrape each agent (scrape_duration_seconds); the default scrape timeout is 10 s.',
-      unit: 's',
-      thresholds: [[null, 'green'], [5, 'orange'], [10, 'red']],
-      min: 0,
-      w: 6,
-      queries: [{ expr: `scrape_duration_seconds{${A}}`, legend: '{{instance}}' }],
-    })
+    .timeseries(
+      graph('Scrapes', 'reqps', STEPS.none, 'Requests served on the metrics endpoint per second, by format (text, OpenMetrics).', rateBy('lookout_scrapes_total', 'format'), { w: 6 }),
+    )
+    .timeseries(
+      graph(
+        'Render duration',
+        's',
+        [[null, 'green'], [0.5, 'orange'], [1, 'red']],
+        'Time spent rendering the last metrics response (exposition text and compression).',
+        perAgent('lookout_render_duration_seconds'),
+        { w: 6 },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Scrape duration',
+        's',
+        [[null, 'green'], [5, 'orange'], [10, 'red']],
+        'How long Prometheus took to scrape each agent (scrape_duration_seconds); the default scrape timeout is 10 s.',
+        perAgent('scrape_duration_seconds'),
+        { w: 6 },
+      ),
+    )
     .stat({
       title: 'Runtimes connected',
       description: 'Whether each agent is connected to each container runtime (Docker, Podman): without it, names, images and lifecycle metrics are missing.',
@@ -145,198 +135,184 @@ export function agentDashboard(): BuiltDashboard {
       w: 6,
       h: 8,
       valueText: { '0': 'disconnected', '1': 'connected' },
-      queries: [{ expr: `lookout_runtime_connected{${A}}`, legend: '{{instance}} {{runtime}}' }],
+      queries: [perAgent('lookout_runtime_connected', 'runtime')],
     });
 
+  const pushing = { w: 8, requires: ['push-exporter'] } as const;
   b.row('Push exporters')
-    .timeseries({
-      title: 'Delivered per second',
-      description: 'Samples (metrics exporters) or log records (log destinations) each exporter delivered per second.',
-      unit: 'cps',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['push-exporter'],
-      queries: [{ expr: `sum by (instance, exporter) (rate(lookout_exporter_sent_total{${A}}[${RI}]))`, legend: '{{instance}} {{exporter}}' }],
-    })
-    .timeseries({
-      title: 'Queued',
-      description: 'Samples or log records waiting in each push exporter\'s queue (memory or disk buffer). A queue that only grows means the destination is slower than the agent, or down.',
-      unit: 'short',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['push-exporter'],
-      queries: [{ expr: `lookout_exporter_queue_items{${A}}`, legend: '{{instance}} {{exporter}}' }],
-    })
-    .timeseries({
-      title: 'Queued bytes',
-      description: 'Encoded bytes waiting in each push exporter\'s queue; at max_buffer_bytes the oldest batches are dropped.',
-      unit: 'bytes',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['push-exporter'],
-      queries: [{ expr: `lookout_exporter_queue_bytes{${A}}`, legend: '{{instance}} {{exporter}}' }],
-    })
-    .timeseries({
-      title: 'Retries per second',
-      description: 'Send attempts that failed in a way worth retrying (network errors, 408, 429, 5xx), per second: the destination is down or overloaded.',
-      unit: 'reqps',
-      thresholds: [[null, 'green'], [0.1, 'orange']],
-      min: 0,
-      w: 6,
-      noValue: 'no retries',
-      requires: ['exporter-retry'],
-      queries: [{ expr: `sum by (instance, exporter) (rate(lookout_exporter_retries_total{${A}}[${RI}]))`, legend: '{{instance}} {{exporter}}' }],
-    })
-    .timeseries({
-      title: 'Rejected per second',
-      description: 'Samples or log records a destination rejected for good (4xx other than 408 and 429: a bad password, a field type conflict), per second; not retried. The agent\'s log has the destination\'s message.',
-      unit: 'cps',
-      thresholds: STEPS.anyIsBad,
-      min: 0,
-      w: 6,
-      noValue: 'none rejected',
-      requires: ['exporter-reject'],
-      queries: [{ expr: `sum by (instance, exporter) (rate(lookout_exporter_failed_total{${A}}[${RI}]))`, legend: '{{instance}} {{exporter}}' }],
-    })
-    .timeseries({
-      title: 'Dropped per second',
-      description:
+    .timeseries(
+      graph(
+        'Delivered per second',
+        'cps',
+        STEPS.none,
+        'Samples (metrics exporters) or log records (log destinations) each exporter delivered per second.',
+        rateBy('lookout_exporter_sent_total', 'exporter'),
+        pushing,
+      ),
+    )
+    .timeseries(
+      graph(
+        'Queued',
+        'short',
+        STEPS.none,
+        'Samples or log records waiting in each push exporter\'s queue (memory or disk buffer). A queue that only grows means the destination is slower than the agent, or down.',
+        perAgent('lookout_exporter_queue_items', 'exporter'),
+        pushing,
+      ),
+    )
+    .timeseries(
+      graph(
+        'Queued bytes',
+        'bytes',
+        STEPS.none,
+        'Encoded bytes waiting in each push exporter\'s queue; at max_buffer_bytes the oldest batches are dropped.',
+        perAgent('lookout_exporter_queue_bytes', 'exporter'),
+        pushing,
+      ),
+    )
+    .timeseries(
+      graph(
+        'Retries per second',
+        'reqps',
+        [[null, 'green'], [0.1, 'orange']],
+        'Send attempts that failed in a way worth retrying (network errors, 408, 429, 5xx), per second: the destination is down or overloaded.',
+        rateBy('lookout_exporter_retries_total', 'exporter'),
+        { w: 6, noValue: 'no retries', requires: ['exporter-retry'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Rejected per second',
+        'cps',
+        STEPS.anyIsBad,
+        'Samples or log records a destination rejected for good (4xx other than 408 and 429: a bad password, a field type conflict), per second; not retried. The agent\'s log has the destination\'s message.',
+        rateBy('lookout_exporter_failed_total', 'exporter'),
+        { w: 6, noValue: 'none rejected', requires: ['exporter-reject'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Dropped per second',
+        'cps',
+        STEPS.anyIsBad,
         'Samples or log records dropped before delivery, by reason (queue_full: the queue reached max_buffer_bytes and the oldest batch made room; shutdown: not delivered before the stop deadline). Dropping for 10 minutes fires LookoutExporterDropping.',
-      unit: 'cps',
-      thresholds: STEPS.anyIsBad,
-      min: 0,
-      w: 6,
-      noValue: 'none dropped',
-      requires: ['exporter-drop'],
-      queries: [{ expr: `sum by (instance, exporter, reason) (rate(lookout_exporter_dropped_total{${A}}[${RI}]))`, legend: '{{instance}} {{exporter}} {{reason}}' }],
-    })
-    .timeseries({
-      title: 'Since last delivery',
-      description: `Time since each push exporter last delivered a batch. With data queued for more than ${LIMITS.notDeliveringSeconds / 60} minutes, LookoutExporterNotDelivering fires.`,
-      unit: 's',
-      thresholds: DELIVERY_AGE_STEPS,
-      thresholdLines: true,
-      min: 0,
-      w: 6,
-      requires: ['push-exporter'],
-      queries: [
-        { expr: `time() - lookout_exporter_last_success_timestamp_seconds{${A}}`, legend: '{{instance}} {{exporter}}' },
-        { expr: `lookout_exporter_send_duration_seconds{${A}}`, legend: '{{instance}} {{exporter}} last send took' },
-      ],
-    });
+        rateBy('lookout_exporter_dropped_total', 'exporter, reason'),
+        { w: 6, noValue: 'none dropped', requires: ['exporter-drop'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Since last delivery',
+        's',
+        DELIVERY_AGE_STEPS,
+        `Time since each push exporter last delivered a batch. With data queued for more than ${LIMITS.notDeliveringSeconds / 60} minutes, LookoutExporterNotDelivering fires.`,
+        [
+          { expr: `time() - lookout_exporter_last_success_timestamp_seconds{${A}}`, legend: '{{instance}} {{exporter}}' },
+          { expr: `lookout_exporter_send_duration_seconds{${A}}`, legend: '{{instance}} {{exporter}} last send took' },
+        ],
+        { thresholdLines: true, w: 6, requires: ['push-exporter'] },
+      ),
+    );
 
+  const shipping = { w: 8, requires: ['logs'] } as const;
   b.row('Log shipping')
-    .timeseries({
-      title: 'Log lines delivered',
-      description: 'Log records delivered to the log destinations per second, by stream and level, over all containers of each node.',
-      unit: 'cps',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['logs'],
-      queries: [{ expr: `sum by (instance, stream, level) (rate(lookout_log_lines_total{${A}}[${RI}]))`, legend: '{{instance}} {{stream}} {{level}}' }],
-    })
-    .timeseries({
-      title: 'Log records read and delivered',
-      description: 'Records read from the log files and records acknowledged by every destination, per second: delivery below reading for long means the destinations fall behind.',
-      unit: 'cps',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['logs'],
-      queries: [
-        { expr: `sum by (instance) (rate(lookout_log_records_read_total{${A}}[${RI}]))`, legend: '{{instance}} read' },
-        { expr: `sum by (instance) (rate(lookout_log_records_delivered_total{${A}}[${RI}]))`, legend: '{{instance}} delivered' },
-      ],
-    })
-    .timeseries({
-      title: 'Log shipping lag',
-      description: `Per container, the age of the newest delivered record while more wait in its files (0 when caught up). Above ${LIMITS.logLagSeconds / 60} minutes for 15 minutes, LookoutLogShippingLagging fires.`,
-      unit: 's',
-      thresholds: LOG_LAG_STEPS,
-      thresholdLines: true,
-      min: 0,
-      w: 8,
-      requires: ['logs'],
-      queries: [{ expr: `max by (instance, name) (lookout_log_lag_seconds{${A}})`, legend: '{{instance}} {{name}}' }],
-    })
-    .timeseries({
-      title: 'Log bytes behind',
-      description: 'Bytes of the followed log files not yet acknowledged by the log destinations, per node.',
-      unit: 'bytes',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['logs'],
-      queries: [{ expr: `sum by (instance) (lookout_log_lag_bytes{${A}})`, legend: '{{instance}}' }],
-    })
-    .timeseries({
-      title: 'Log files followed',
-      description: 'Container log files (current and rotated) each agent follows.',
-      unit: 'short',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['logs'],
-      queries: [{ expr: `lookout_log_files{${A}}`, legend: '{{instance}}' }],
-    })
-    .timeseries({
-      title: 'Log errors',
-      description: 'Problems while following logs per second, by kind (read, parse, scan, watch, checkpoint_read, checkpoint_write, deliver; every kind is reported from the start, at 0). The agent\'s log names the files.',
-      unit: 'cps',
-      thresholds: STEPS.anyIsBad,
-      min: 0,
-      w: 8,
-      noValue: 'no errors',
-      queries: [{ expr: `sum by (instance, kind) (rate(lookout_log_errors_total{${A}}[${RI}]))`, legend: '{{instance}} {{kind}}' }],
-    });
+    .timeseries(
+      graph(
+        'Log lines delivered',
+        'cps',
+        STEPS.none,
+        'Log records delivered to the log destinations per second, by stream and level, over all containers of each node.',
+        rateBy('lookout_log_lines_total', 'stream, level'),
+        shipping,
+      ),
+    )
+    .timeseries(
+      graph(
+        'Log records read and delivered',
+        'cps',
+        STEPS.none,
+        'Records read from the log files and records acknowledged by every destination, per second: delivery below reading for long means the destinations fall behind.',
+        rates('instance', A, [
+          ['lookout_log_records_read_total', 'read'],
+          ['lookout_log_records_delivered_total', 'delivered'],
+        ]),
+        shipping,
+      ),
+    )
+    .timeseries(
+      graph(
+        'Log shipping lag',
+        's',
+        LOG_LAG_STEPS,
+        `Per container, the age of the newest delivered record while more wait in its files (0 when caught up). Above ${LIMITS.logLagSeconds / 60} minutes for 15 minutes, LookoutLogShippingLagging fires.`,
+        { expr: `max by (instance, name) (lookout_log_lag_seconds{${A}})`, legend: '{{instance}} {{name}}' },
+        { ...shipping, thresholdLines: true },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Log bytes behind',
+        'bytes',
+        STEPS.none,
+        'Bytes of the followed log files not yet acknowledged by the log destinations, per node.',
+        { expr: `sum by (instance) (lookout_log_lag_bytes{${A}})`, legend: '{{instance}}' },
+        shipping,
+      ),
+    )
+    .timeseries(graph('Log files followed', 'short', STEPS.none, 'Container log files (current and rotated) each agent follows.', perAgent('lookout_log_files'), shipping))
+    .timeseries(
+      graph(
+        'Log errors',
+        'cps',
+        STEPS.anyIsBad,
+        'Problems while following logs per second, by kind (read, parse, scan, watch, checkpoint_read, checkpoint_write, deliver; every kind is reported from the start, at 0). The agent\'s log names the files.',
+        rateBy('lookout_log_errors_total', 'kind'),
+        { w: 8, noValue: 'no errors' },
+      ),
+    );
 
   b.row('Process')
-    .timeseries({
-      title: 'Agent CPU',
-      description: 'CPU cores the agent process uses.',
-      unit: 'short',
-      thresholds: CPU_STEPS,
-      thresholdLines: true,
-      min: 0,
-      w: 6,
-      queries: [{ expr: `rate(lookout_process_cpu_seconds_total{${A}}[${RI}])`, legend: '{{instance}}' }],
-    })
-    .timeseries({
-      title: 'Agent memory',
-      description: 'Resident memory of the agent process, and the V8 heap in use.',
-      unit: 'bytes',
-      thresholds: MEMORY_STEPS,
-      min: 0,
-      w: 6,
-      queries: [
-        { expr: `lookout_process_resident_memory_bytes{${A}}`, legend: '{{instance}} resident' },
-        { expr: `lookout_nodejs_heap_size_used_bytes{${A}}`, legend: '{{instance}} heap used' },
-      ],
-    })
-    .timeseries({
-      title: 'Event loop lag (p99)',
-      description: '99th percentile of the Node.js event loop lag: time callbacks waited. High lag delays scrapes.',
-      unit: 's',
-      thresholds: [[null, 'green'], [0.1, 'orange'], [0.5, 'red']],
-      thresholdLines: true,
-      min: 0,
-      w: 6,
-      queries: [{ expr: `lookout_nodejs_eventloop_lag_p99_seconds{${A}}`, legend: '{{instance}}' }],
-    })
-    .timeseries({
-      title: 'File descriptors',
-      description: 'Open file descriptors as a share of the limit. The cgroup collector keeps cgroup files open between collections.',
-      unit: 'percentunit',
-      thresholds: STEPS.nearLimit,
-      thresholdLines: true,
-      min: 0,
-      w: 6,
-      queries: [{ expr: `lookout_process_open_fds{${A}} / lookout_process_max_fds{${A}}`, legend: '{{instance}}' }],
-    });
+    .timeseries(
+      graph(
+        'Agent CPU',
+        'short',
+        CPU_STEPS,
+        'CPU cores the agent process uses.',
+        { expr: `rate(lookout_process_cpu_seconds_total{${A}}[${RATE_INTERVAL}])`, legend: '{{instance}}' },
+        { thresholdLines: true, w: 6 },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Agent memory',
+        'bytes',
+        MEMORY_STEPS,
+        'Resident memory of the agent process, and the V8 heap in use.',
+        [
+          { expr: `lookout_process_resident_memory_bytes{${A}}`, legend: '{{instance}} resident' },
+          { expr: `lookout_nodejs_heap_size_used_bytes{${A}}`, legend: '{{instance}} heap used' },
+        ],
+        { w: 6 },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Event loop lag (p99)',
+        's',
+        [[null, 'green'], [0.1, 'orange'], [0.5, 'red']],
+        '99th percentile of the Node.js event loop lag: time callbacks waited. High lag delays scrapes.',
+        perAgent('lookout_nodejs_eventloop_lag_p99_seconds'),
+        { thresholdLines: true, w: 6 },
+      ),
+    )
+    .timeseries(
+      ofLimitGraph(
+        'File descriptors',
+        'Open file descriptors as a share of the limit. The cgroup collector keeps cgroup files open between collections.',
+        { expr: `lookout_process_open_fds{${A}} / lookout_process_max_fds{${A}}`, legend: '{{instance}}' },
+        { w: 6 },
+      ),
+    );
 
   return b.build();
 }

@@ -8,10 +8,29 @@
  * variables select them. `host` is the node's name, not the Prometheus `instance`, so the
  * Loki panels do not filter by node: container names are unique per node, rarely across.
  */
-import { Board, STEPS, type BuiltDashboard, type VariableSpec } from './lib.js';
+import {
+  Board,
+  cpuOfLimitGraph,
+  cpuThrottlingGraph,
+  graph,
+  lastTerminationTable,
+  memoryOfLimitGraph,
+  networkErrorsGraph,
+  ofLimitGraph,
+  pressureGraph,
+  psiMetric,
+  RATE_INTERVAL as RI,
+  rates,
+  restartsGraph,
+  STEPS,
+  sumRate,
+  type BuiltDashboard,
+  type PsiResource,
+  type Query,
+  type VariableSpec,
+} from './lib.js';
 import { JOB, NODE, TARGET } from './variables.js';
 
-const RI = '$__rate_interval';
 
 const NAMESPACE: VariableSpec = {
   name: 'namespace',
@@ -122,31 +141,26 @@ export function containerDashboard(): BuiltDashboard {
     });
 
   b.row('Logs')
-    .timeseries({
-      title: 'Log lines',
-      description:
+    .timeseries(
+      graph(
+        'Log lines',
+        'cps',
+        STEPS.none,
         'Log lines per second lookout delivered from the container\'s log files, by stream and level (level is empty unless collectors.logs.detect_level is on). Error lines above 1/s for 15 minutes fire LookoutContainerLogErrorsHigh.',
-      unit: 'cps',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 12,
-      h: 6,
-      requires: ['logs'],
-      queries: [{ expr: `sum by (name, stream, level) (rate(lookout_log_lines_total{${S}}[${RI}]))`, legend: '{{name}} {{stream}} {{level}}' }],
-    })
-    .timeseries({
-      title: 'Log lines by level (Loki)',
-      description: 'Lines per interval in Loki for the selected containers, by level and stream (level "" when the agent detects none).',
-      source: 'loki',
-      unit: 'short',
-      thresholds: STEPS.none,
-      bars: true,
-      stack: true,
-      min: 0,
-      w: 12,
-      h: 6,
-      queries: [{ expr: `sum by (level, stream) (count_over_time(${LOGS} [$__auto]))`, legend: '{{level}} {{stream}}' }],
-    })
+        { expr: sumRate('name, stream, level', 'lookout_log_lines_total', S), legend: '{{name}} {{stream}} {{level}}' },
+        { w: 12, h: 6, requires: ['logs'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Log lines by level (Loki)',
+        'short',
+        STEPS.none,
+        'Lines per interval in Loki for the selected containers, by level and stream (level "" when the agent detects none).',
+        { expr: `sum by (level, stream) (count_over_time(${LOGS} [$__auto]))`, legend: '{{level}} {{stream}}' },
+        { source: 'loki', bars: true, stack: true, w: 12, h: 6 },
+      ),
+    )
     .logs({
       title: 'Logs',
       description: 'The selected containers\' newest log lines from Loki; expand a line for its labels (stream, level, host, pod).',
@@ -157,293 +171,183 @@ export function containerDashboard(): BuiltDashboard {
     });
 
   b.row('CPU')
-    .timeseries({
-      title: 'CPU usage',
-      description: 'CPU cores used (total, user and system), with the CPU limit (quota / period) dashed when there is one.',
-      unit: 'short',
-      thresholds: STEPS.none,
-      min: 0,
-      dashed: '.* limit$',
-      queries: [
-        { expr: `sum by (name) (rate(container_cpu_usage_seconds_total{${S}}[${RI}]))`, legend: '{{name}} total' },
-        { expr: `sum by (name) (rate(container_cpu_user_seconds_total{${S}}[${RI}]))`, legend: '{{name}} user' },
-        { expr: `sum by (name) (rate(container_cpu_system_seconds_total{${S}}[${RI}]))`, legend: '{{name}} system' },
-        { expr: `max by (name) (container_spec_cpu_quota{${S}} / container_spec_cpu_period{${S}})`, legend: '{{name}} limit', requires: ['cpu-limit'] },
-      ],
-    })
-    .timeseries({
-      title: 'CPU usage against limit',
-      description: 'CPU used as a share of the CPU quota. Near 100% the container is throttled.',
-      unit: 'percentunit',
-      thresholds: STEPS.nearLimit,
-      thresholdLines: true,
-      min: 0,
-      requires: ['cpu-limit'],
-      queries: [
-        {
-          expr: `sum by (name) (rate(container_cpu_usage_seconds_total{${S}}[${RI}])) / sum by (name) (container_spec_cpu_quota{${S}} / container_spec_cpu_period{${S}})`,
-          legend: '{{name}}',
-        },
-      ],
-    })
-    .timeseries({
-      title: 'CPU throttling',
-      description: 'Share of CFS periods in which the container was throttled. Above 25% for 15 minutes, LookoutContainerCPUThrottlingHigh fires.',
-      unit: 'percentunit',
-      thresholds: STEPS.throttling,
-      thresholdLines: true,
-      min: 0,
-      max: 1,
-      requires: ['cpu-limit'],
-      queries: [
-        {
-          expr: `sum by (name) (rate(container_cpu_cfs_throttled_periods_total{${S}}[${RI}])) / sum by (name) (rate(container_cpu_cfs_periods_total{${S}}[${RI}]) > 0)`,
-          legend: '{{name}}',
-        },
-      ],
-    })
-    .timeseries({
-      title: 'Throttled time',
-      description: 'Seconds per second the container spent throttled by its CPU limit.',
-      unit: 's',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: ['cpu-limit'],
-      queries: [{ expr: `sum by (name) (rate(container_cpu_cfs_throttled_seconds_total{${S}}[${RI}]))`, legend: '{{name}}' }],
-    });
+    .timeseries(
+      graph(
+        'CPU usage',
+        'short',
+        STEPS.none,
+        'CPU cores used (total, user and system), with the CPU limit (quota / period) dashed when there is one.',
+        [
+          ...rates('name', S, [
+            ['container_cpu_usage_seconds_total', 'total'],
+            ['container_cpu_user_seconds_total', 'user'],
+            ['container_cpu_system_seconds_total', 'system'],
+          ]),
+          { expr: `max by (name) (container_spec_cpu_quota{${S}} / container_spec_cpu_period{${S}})`, legend: '{{name}} limit', requires: ['cpu-limit'] },
+        ],
+        { dashed: '.* limit$' },
+      ),
+    )
+    .timeseries(cpuOfLimitGraph(S, 'CPU used as a share of the CPU quota. Near 100% the container is throttled.'))
+    .timeseries(
+      cpuThrottlingGraph(S, 'Share of CFS periods in which the container was throttled. Above 25% for 15 minutes, LookoutContainerCPUThrottlingHigh fires.'),
+    )
+    .timeseries(
+      graph(
+        'Throttled time',
+        's',
+        STEPS.none,
+        'Seconds per second the container spent throttled by its CPU limit.',
+        { expr: sumRate('name', 'container_cpu_cfs_throttled_seconds_total', S), legend: '{{name}}' },
+        { requires: ['cpu-limit'] },
+      ),
+    );
 
   b.row('Memory')
-    .timeseries({
-      title: 'Memory',
-      description:
+    .timeseries(
+      graph(
+        'Memory',
+        'bytes',
+        STEPS.none,
         'Working set (what limits and evictions act on), RSS (anonymous), page cache, mapped files and swap, with the limit and reservation dashed when set.',
-      unit: 'bytes',
-      thresholds: STEPS.none,
-      min: 0,
-      dashed: '.* (limit|reservation)$',
-      queries: [
-        { expr: `sum by (name) (container_memory_working_set_bytes{${S}})`, legend: '{{name}} working set' },
-        { expr: `sum by (name) (container_memory_rss{${S}})`, legend: '{{name}} rss' },
-        { expr: `sum by (name) (container_memory_cache{${S}})`, legend: '{{name}} cache' },
-        { expr: `sum by (name) (container_memory_mapped_file{${S}})`, legend: '{{name}} mapped file' },
-        { expr: `sum by (name) (container_memory_swap{${S}})`, legend: '{{name}} swap' },
-        { expr: `max by (name) (container_spec_memory_limit_bytes{${S}} > 0)`, legend: '{{name}} limit', requires: ['memory-limit'] },
-        { expr: `max by (name) (container_spec_memory_reservation_limit_bytes{${S}} > 0)`, legend: '{{name}} reservation', requires: ['memory-reservation'] },
-      ],
-    })
-    .timeseries({
-      title: 'Memory working set against limit',
-      description: 'Working set as a share of the memory limit. Above 90% for 15 minutes, LookoutContainerMemoryNearLimit fires.',
-      unit: 'percentunit',
-      thresholds: STEPS.nearLimit,
-      thresholdLines: true,
-      min: 0,
-      requires: ['memory-limit'],
-      queries: [
-        {
-          expr: `sum by (name) (container_memory_working_set_bytes{${S}}) / sum by (name) (container_spec_memory_limit_bytes{${S}} > 0)`,
-          legend: '{{name}}',
-        },
-      ],
-    })
-    .timeseries({
-      title: 'Limit hits and OOM kills',
-      description:
+        [
+          { expr: `sum by (name) (container_memory_working_set_bytes{${S}})`, legend: '{{name}} working set' },
+          { expr: `sum by (name) (container_memory_rss{${S}})`, legend: '{{name}} rss' },
+          { expr: `sum by (name) (container_memory_cache{${S}})`, legend: '{{name}} cache' },
+          { expr: `sum by (name) (container_memory_mapped_file{${S}})`, legend: '{{name}} mapped file' },
+          { expr: `sum by (name) (container_memory_swap{${S}})`, legend: '{{name}} swap' },
+          { expr: `max by (name) (container_spec_memory_limit_bytes{${S}} > 0)`, legend: '{{name}} limit', requires: ['memory-limit'] },
+          { expr: `max by (name) (container_spec_memory_reservation_limit_bytes{${S}} > 0)`, legend: '{{name}} reservation', requires: ['memory-reservation'] },
+        ],
+        { dashed: '.* (limit|reservation)$' },
+      ),
+    )
+    .timeseries(memoryOfLimitGraph(S, 'Working set as a share of the memory limit. Above 90% for 15 minutes, LookoutContainerMemoryNearLimit fires.'))
+    .timeseries(
+      graph(
+        'Limit hits and OOM kills',
+        'short',
+        STEPS.anyIsBad,
         'Times memory usage hit the limit (failcnt; v2 memory.events max) and processes killed by the OOM killer, per interval. On cgroup v1, failcnt may stay 0 while OOM kills happen.',
-      unit: 'short',
-      thresholds: STEPS.anyIsBad,
-      bars: true,
-      min: 0,
-      queries: [
-        { expr: `sum by (name) (increase(container_memory_failcnt{${S}}[${RI}]))`, legend: '{{name}} limit hits' },
-        { expr: `sum by (name) (increase(container_oom_events_total{${S}}[${RI}]))`, legend: '{{name}} OOM kills' },
-      ],
-    })
-    .timeseries({
-      title: 'Page faults',
-      description: 'Page faults per second in the container: minor (pgfault) and major (pgmajfault, read from disk). Sustained major faults mean memory is too tight.',
-      unit: 'cps',
-      thresholds: STEPS.none,
-      min: 0,
-      queries: [
-        {
-          expr: `sum by (name, failure_type) (rate(container_memory_failures_total{${S}, scope="container"}[${RI}]))`,
-          legend: '{{name}} {{failure_type}}',
-        },
-      ],
-    });
+        [
+          { expr: `sum by (name) (increase(container_memory_failcnt{${S}}[${RI}]))`, legend: '{{name}} limit hits' },
+          { expr: `sum by (name) (increase(container_oom_events_total{${S}}[${RI}]))`, legend: '{{name}} OOM kills' },
+        ],
+        { bars: true },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Page faults',
+        'cps',
+        STEPS.none,
+        'Page faults per second in the container: minor (pgfault) and major (pgmajfault, read from disk). Sustained major faults mean memory is too tight.',
+        { expr: sumRate('name, failure_type', 'container_memory_failures_total', `${S}, scope="container"`), legend: '{{name}} {{failure_type}}' },
+      ),
+    );
 
   b.row('Network')
-    .timeseries({
-      title: 'Network traffic',
-      description: 'Bytes per second received and transmitted, per interface of the container\'s network namespace.',
-      unit: 'Bps',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['network'],
-      queries: [
-        { expr: `sum by (name, interface) (rate(container_network_receive_bytes_total{${S}}[${RI}]))`, legend: '{{name}} {{interface}} receive' },
-        { expr: `sum by (name, interface) (rate(container_network_transmit_bytes_total{${S}}[${RI}]))`, legend: '{{name}} {{interface}} transmit' },
-      ],
-    })
-    .timeseries({
-      title: 'Network packets',
-      description: 'Packets per second received and transmitted, per interface.',
-      unit: 'pps',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['network'],
-      queries: [
-        { expr: `sum by (name, interface) (rate(container_network_receive_packets_total{${S}}[${RI}]))`, legend: '{{name}} {{interface}} receive' },
-        { expr: `sum by (name, interface) (rate(container_network_transmit_packets_total{${S}}[${RI}]))`, legend: '{{name}} {{interface}} transmit' },
-      ],
-    })
-    .timeseries({
-      title: 'Network errors and drops',
-      description: 'Packets per second with errors or dropped, per interface. Any sustained value deserves a look.',
-      unit: 'pps',
-      thresholds: [[null, 'green'], [1, 'red']],
-      min: 0,
-      w: 8,
-      requires: ['network'],
-      queries: [
-        { expr: `sum by (name, interface) (rate(container_network_receive_errors_total{${S}}[${RI}]))`, legend: '{{name}} {{interface}} receive errors' },
-        { expr: `sum by (name, interface) (rate(container_network_transmit_errors_total{${S}}[${RI}]))`, legend: '{{name}} {{interface}} transmit errors' },
-        { expr: `sum by (name, interface) (rate(container_network_receive_packets_dropped_total{${S}}[${RI}]))`, legend: '{{name}} {{interface}} receive drops' },
-        { expr: `sum by (name, interface) (rate(container_network_transmit_packets_dropped_total{${S}}[${RI}]))`, legend: '{{name}} {{interface}} transmit drops' },
-      ],
-    });
+    .timeseries(
+      graph(
+        'Network traffic',
+        'Bps',
+        STEPS.none,
+        'Bytes per second received and transmitted, per interface of the container\'s network namespace.',
+        rates('name, interface', S, [
+          ['container_network_receive_bytes_total', 'receive'],
+          ['container_network_transmit_bytes_total', 'transmit'],
+        ]),
+        { w: 8, requires: ['network'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Network packets',
+        'pps',
+        STEPS.none,
+        'Packets per second received and transmitted, per interface.',
+        rates('name, interface', S, [
+          ['container_network_receive_packets_total', 'receive'],
+          ['container_network_transmit_packets_total', 'transmit'],
+        ]),
+        { w: 8, requires: ['network'] },
+      ),
+    )
+    .timeseries(networkErrorsGraph(S, 'name, interface', 'Packets per second with errors or dropped, per interface. Any sustained value deserves a look.'));
 
   b.row('Disk I/O')
-    .timeseries({
-      title: 'Disk throughput',
-      description: 'Bytes per second read and written, per block device.',
-      unit: 'Bps',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: ['block-io'],
-      queries: [
-        { expr: `sum by (name, device) (rate(container_fs_reads_bytes_total{${S}}[${RI}]))`, legend: '{{name}} {{device}} read' },
-        { expr: `sum by (name, device) (rate(container_fs_writes_bytes_total{${S}}[${RI}]))`, legend: '{{name}} {{device}} write' },
-      ],
-    })
-    .timeseries({
-      title: 'Disk operations',
-      description: 'Read and write operations per second, per block device.',
-      unit: 'iops',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: ['block-io'],
-      queries: [
-        { expr: `sum by (name, device) (rate(container_fs_reads_total{${S}}[${RI}]))`, legend: '{{name}} {{device}} reads' },
-        { expr: `sum by (name, device) (rate(container_fs_writes_total{${S}}[${RI}]))`, legend: '{{name}} {{device}} writes' },
-      ],
-    });
+    .timeseries(
+      graph(
+        'Disk throughput',
+        'Bps',
+        STEPS.none,
+        'Bytes per second read and written, per block device.',
+        rates('name, device', S, [
+          ['container_fs_reads_bytes_total', 'read'],
+          ['container_fs_writes_bytes_total', 'write'],
+        ]),
+        { requires: ['block-io'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Disk operations',
+        'iops',
+        STEPS.none,
+        'Read and write operations per second, per block device.',
+        rates('name, device', S, [
+          ['container_fs_reads_total', 'reads'],
+          ['container_fs_writes_total', 'writes'],
+        ]),
+        { requires: ['block-io'] },
+      ),
+    );
 
   b.row('Processes')
-    .timeseries({
-      title: 'Processes and threads',
-      description: 'Processes and threads (tasks) in the container, with the pids limit dashed when there is one.',
-      unit: 'short',
-      thresholds: STEPS.none,
-      min: 0,
-      dashed: '.* limit$',
-      queries: [
-        { expr: `sum by (name) (container_processes{${S}})`, legend: '{{name}} processes' },
-        { expr: `sum by (name) (container_threads{${S}})`, legend: '{{name}} threads' },
-        { expr: `max by (name) (container_threads_max{${S}} > 0)`, legend: '{{name}} limit', requires: ['pids-limit'] },
-      ],
-    })
-    .timeseries({
-      title: 'Threads against limit',
-      description: 'Tasks as a share of the pids limit; at 100% fork() and thread creation fail.',
-      unit: 'percentunit',
-      thresholds: STEPS.nearLimit,
-      thresholdLines: true,
-      min: 0,
-      requires: ['pids-limit'],
-      queries: [
+    .timeseries(
+      graph(
+        'Processes and threads',
+        'short',
+        STEPS.none,
+        'Processes and threads (tasks) in the container, with the pids limit dashed when there is one.',
+        [
+          { expr: `sum by (name) (container_processes{${S}})`, legend: '{{name}} processes' },
+          { expr: `sum by (name) (container_threads{${S}})`, legend: '{{name}} threads' },
+          { expr: `max by (name) (container_threads_max{${S}} > 0)`, legend: '{{name}} limit', requires: ['pids-limit'] },
+        ],
+        { dashed: '.* limit$' },
+      ),
+    )
+    .timeseries(
+      ofLimitGraph(
+        'Threads against limit',
+        'Tasks as a share of the pids limit; at 100% fork() and thread creation fail.',
         { expr: `sum by (name) (container_threads{${S}}) / sum by (name) (container_threads_max{${S}} > 0)`, legend: '{{name}}' },
-      ],
-    });
+        { requires: ['pids-limit'] },
+      ),
+    );
 
+  /** Some and full of a resource, per container. */
+  const psi = (r: PsiResource): Query[] => rates('name', S, [[psiMetric(r, 'some'), 'some'], [psiMetric(r, 'full'), 'full']]);
   b.row('Pressure (PSI)')
-    .timeseries({
-      title: 'CPU pressure',
-      description: 'Share of time some tasks waited for CPU (some) and all were stalled (full). Needs cgroup v2 or a hybrid host\'s unified tree with PSI.',
-      unit: 'percentunit',
-      thresholds: [[null, 'green'], [0.25, 'orange'], [0.5, 'red']],
-      thresholdLines: true,
-      min: 0,
-      w: 8,
-      requires: ['psi'],
-      queries: [
-        { expr: `sum by (name) (rate(container_pressure_cpu_waiting_seconds_total{${S}}[${RI}]))`, legend: '{{name}} some' },
-        { expr: `sum by (name) (rate(container_pressure_cpu_stalled_seconds_total{${S}}[${RI}]))`, legend: '{{name}} full' },
-      ],
-    })
-    .timeseries({
-      title: 'Memory pressure',
-      description: 'Share of time some tasks waited for memory (some) and all were stalled (full). Full above 10% for 15 minutes fires LookoutContainerPressureStalled.',
-      unit: 'percentunit',
-      thresholds: STEPS.pressure,
-      thresholdLines: true,
-      min: 0,
-      w: 8,
-      requires: ['psi'],
-      queries: [
-        { expr: `sum by (name) (rate(container_pressure_memory_waiting_seconds_total{${S}}[${RI}]))`, legend: '{{name}} some' },
-        { expr: `sum by (name) (rate(container_pressure_memory_stalled_seconds_total{${S}}[${RI}]))`, legend: '{{name}} full' },
-      ],
-    })
-    .timeseries({
-      title: 'I/O pressure',
-      description: 'Share of time some tasks waited for I/O (some) and all were stalled (full). Full above 10% for 15 minutes fires LookoutContainerPressureStalled.',
-      unit: 'percentunit',
-      thresholds: STEPS.pressure,
-      thresholdLines: true,
-      min: 0,
-      w: 8,
-      requires: ['psi'],
-      queries: [
-        { expr: `sum by (name) (rate(container_pressure_io_waiting_seconds_total{${S}}[${RI}]))`, legend: '{{name}} some' },
-        { expr: `sum by (name) (rate(container_pressure_io_stalled_seconds_total{${S}}[${RI}]))`, legend: '{{name}} full' },
-      ],
-    });
+    .timeseries(
+      pressureGraph('cpu', 'CPU pressure', 'Share of time some tasks waited for CPU (some) and all were stalled (full). Needs cgroup v2 or a hybrid host\'s unified tree with PSI.', psi('cpu')),
+    )
+    .timeseries(
+      pressureGraph(
+        'memory',
+        'Memory pressure',
+        'Share of time some tasks waited for memory (some) and all were stalled (full). Full above 10% for 15 minutes fires LookoutContainerPressureStalled.',
+        psi('memory'),
+      ),
+    )
+    .timeseries(
+      pressureGraph('io', 'I/O pressure', 'Share of time some tasks waited for I/O (some) and all were stalled (full). Full above 10% for 15 minutes fires LookoutContainerPressureStalled.', psi('io')),
+    );
 
   b.row('Lifecycle')
-    .timeseries({
-      title: 'Restarts',
-      description: 'Restarts by the runtime per interval.',
-      unit: 'short',
-      thresholds: STEPS.restarts,
-      bars: true,
-      min: 0,
-      noValue: 'no restarts',
-      requires: ['restart'],
-      queries: [{ expr: `sum by (name) (increase(container_restarts_total{${S}}[${RI}])) > 0`, legend: '{{name}}' }],
-    })
-    .table({
-      title: 'Last termination',
-      description: 'Why the container last terminated, its exit code and when.',
-      unit: 'none',
-      thresholds: STEPS.none,
-      requires: ['terminated'],
-      labels: [['name', 'Container'], ['reason', 'Reason']],
-      queries: [
-        { expr: `max by (name, reason) (container_last_terminated_reason{${S}})`, column: { title: 'Reason', unit: 'none', hidden: true } },
-        {
-          expr: `max by (name) (container_last_terminated_exit_code{${S}})`,
-          column: { title: 'Exit code', unit: 'none', thresholds: [[null, 'green'], [1, 'red']], colored: true, decimals: 0 },
-        },
-        {
-          expr: `max by (name) (container_last_terminated_timestamp_seconds{${S}}) * 1000`,
-          column: { title: 'Terminated at', unit: 'dateTimeAsIso' },
-        },
-      ],
-    });
+    .timeseries(restartsGraph(S, 'Restarts by the runtime per interval.'))
+    .table(lastTerminationTable(S, 'Last termination', 'Why the container last terminated, its exit code and when.'));
 
   return b.build();
 }

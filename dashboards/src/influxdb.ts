@@ -9,16 +9,19 @@
  * times in nanoseconds, so rates are `non_negative_derivative(max(x), 1s)`. Raw cgroups are not
  * written by default, so the node's totals are sums over its containers.
  *
- * The logs panels read the log layout of Telegraf's syslog input (measurement `syslog`, tags
- * `appname` = container name, `hostname`, `severity`, `facility`, `container_name`,
- * `container_image`, `stream`, `namespace`, `pod`, `container`; fields `message`,
- * `severity_code`, `facility_code`, `timestamp`, `procid`, `version`, `container_id`).
+ * The logs panels read what the exporter writes with `logs.enabled`, in the layout of Telegraf's
+ * syslog input (measurement `syslog`, tags `appname` (the Kubernetes container name, else the
+ * container's name), `hostname`, `severity`, `facility`, `container_name`, `container_image`,
+ * `stream`, `namespace`, `pod`, `container`; fields `message`, `severity_code`,
+ * `facility_code`, `timestamp`, `procid`, `version`, `container_id`). They select containers by
+ * `container_name`, as the metrics panels do: on Kubernetes `appname` is the container's name
+ * within its pod, not the `$container` value.
  *
  * Queries are raw InfluxQL with Grafana's macros: `$timeFilter`, `$__interval`, and the
  * variables written into regexes (`=~ /^$host$/`), as Grafana formats them.
  */
 import { LIMITS } from './alerts.js';
-import { Board, STEPS, type BuiltDashboard, type Steps, type VariableSpec } from './lib.js';
+import { Board, graph, STEPS, throttlingGraph, type BuiltDashboard, type Query, type Steps, type VariableSpec } from './lib.js';
 
 const HOST: VariableSpec = {
   name: 'host',
@@ -46,6 +49,11 @@ const NS = 1_000_000_000;
 /** Telegraf-style CPU rate: cores (seconds of CPU per second) from cumulative nanoseconds. */
 const cores = (field: string): string => `non_negative_derivative(max("${field}"), 1s) / ${NS}`;
 const perSecond = (field: string): string => `non_negative_derivative(max("${field}"), 1s)`;
+/** A cumulative field per second on the node, per container and a tag of the measurement (`network`, `device`). */
+const perContainerAnd = (measurement: string, field: string, tag: string): Query => ({
+  expr: `SELECT ${perSecond(field)} FROM "${measurement}" WHERE ${H} GROUP BY time($__interval), "container_name", "${tag}" fill(none)`,
+  legend: `$tag_container_name $tag_${tag}`,
+});
 /** usage_percent and the like are 0-100. */
 const PERCENT_NEAR_LIMIT: Steps = [[null, 'green'], [80, 'orange'], [LIMITS.memory * 100, 'red']];
 
@@ -123,60 +131,58 @@ export function influxNodeDashboard(): BuiltDashboard {
     });
 
   b.row('CPU')
-    .timeseries({
-      title: 'CPU usage by container',
-      description: 'CPU cores each container uses (usage_total, nanoseconds of CPU, per second).',
-      unit: 'short',
-      thresholds: STEPS.none,
-      min: 0,
-      queries: [{ expr: `SELECT ${cores('usage_total')} FROM "docker_container_cpu" WHERE "cpu" = 'cpu-total' AND ${H} ${BY_TIME}`, legend: '$tag_container_name' }],
-    })
-    .timeseries({
-      title: 'CPU throttling by container',
-      description: `Share of CFS periods in which each container was throttled by its CPU limit (containers with a CPU limit). Above ${Math.round(LIMITS.throttling * 100)}% for long, the limit slows it down.`,
-      unit: 'percentunit',
-      thresholds: STEPS.throttling,
-      thresholdLines: true,
-      min: 0,
-      max: 1,
-      requires: ['cpu-limit'],
-      queries: [
+    .timeseries(
+      graph(
+        'CPU usage by container',
+        'short',
+        STEPS.none,
+        'CPU cores each container uses (usage_total, nanoseconds of CPU, per second).',
+        { expr: `SELECT ${cores('usage_total')} FROM "docker_container_cpu" WHERE "cpu" = 'cpu-total' AND ${H} ${BY_TIME}`, legend: '$tag_container_name' },
+      ),
+    )
+    .timeseries(
+      throttlingGraph(
+        'CPU throttling by container',
+        `Share of CFS periods in which each container was throttled by its CPU limit (containers with a CPU limit). Above ${Math.round(LIMITS.throttling * 100)}% for long, the limit slows it down.`,
         {
           expr: `SELECT ${perSecond('throttling_throttled_periods')} / ${perSecond('throttling_periods')} FROM "docker_container_cpu" WHERE "cpu" = 'cpu-total' AND "throttling_periods" > 0 AND ${H} ${BY_TIME}`,
           legend: '$tag_container_name',
         },
-      ],
-    });
+      ),
+    );
 
   b.row('Memory')
-    .timeseries({
-      title: 'Memory working set by container',
-      description: 'Working set of each container (Telegraf\'s usage: Docker\'s usage without the inactive file cache).',
-      unit: 'bytes',
-      thresholds: STEPS.none,
-      min: 0,
-      queries: [{ expr: `SELECT mean("usage") FROM "docker_container_mem" WHERE ${H} ${BY_TIME}`, legend: '$tag_container_name' }],
-    })
-    .timeseries({
-      title: 'Memory against limit by container',
-      description: `Working set as a percentage of each container's memory limit (usage_percent; of the node's memory when the container has no limit, as Docker reports it). Near ${Math.round(LIMITS.memory * 100)}% the kernel reclaims cache, then OOM-kills.`,
-      unit: 'percent',
-      thresholds: PERCENT_NEAR_LIMIT,
-      thresholdLines: true,
-      min: 0,
-      queries: [{ expr: `SELECT mean("usage_percent") FROM "docker_container_mem" WHERE ${H} ${BY_TIME}`, legend: '$tag_container_name' }],
-    });
+    .timeseries(
+      graph(
+        'Memory working set by container',
+        'bytes',
+        STEPS.none,
+        'Working set of each container (Telegraf\'s usage: Docker\'s usage without the inactive file cache).',
+        { expr: `SELECT mean("usage") FROM "docker_container_mem" WHERE ${H} ${BY_TIME}`, legend: '$tag_container_name' },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Memory against limit by container',
+        'percent',
+        PERCENT_NEAR_LIMIT,
+        `Working set as a percentage of each container's memory limit (usage_percent; of the node's memory when the container has no limit, as Docker reports it). Near ${Math.round(LIMITS.memory * 100)}% the kernel reclaims cache, then OOM-kills.`,
+        { expr: `SELECT mean("usage_percent") FROM "docker_container_mem" WHERE ${H} ${BY_TIME}`, legend: '$tag_container_name' },
+        { thresholdLines: true },
+      ),
+    );
 
   b.row('Lifecycle')
-    .timeseries({
-      title: 'Restarts by container',
-      description: 'Restarts by the runtime per interval (increase of restart_count).',
-      unit: 'short',
-      thresholds: STEPS.restarts,
-      bars: true,
-      min: 0,
-      queries: [{ expr: `SELECT non_negative_difference(max("restart_count")) FROM "docker_container_status" WHERE ${H} ${BY_TIME}`, legend: '$tag_container_name' }],
-    })
+    .timeseries(
+      graph(
+        'Restarts by container',
+        'short',
+        STEPS.restarts,
+        'Restarts by the runtime per interval (increase of restart_count).',
+        { expr: `SELECT non_negative_difference(max("restart_count")) FROM "docker_container_status" WHERE ${H} ${BY_TIME}`, legend: '$tag_container_name' },
+        { bars: true },
+      ),
+    )
     .influxTable({
       title: 'Containers',
       description: 'Each container seen in the time range: image, uptime, restarts, and its last exit code and OOM kill when it has terminated.',
@@ -194,44 +200,48 @@ export function influxNodeDashboard(): BuiltDashboard {
     });
 
   b.row('Network')
-    .timeseries({
-      title: 'Network received by container',
-      description: 'Bytes per second received, per container and interface (lo, veth*, docker* left out, as cAdvisor does).',
-      unit: 'Bps',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: ['network'],
-      queries: [{ expr: `SELECT ${perSecond('rx_bytes')} FROM "docker_container_net" WHERE ${H} GROUP BY time($__interval), "container_name", "network" fill(none)`, legend: '$tag_container_name $tag_network' }],
-    })
-    .timeseries({
-      title: 'Network transmitted by container',
-      description: 'Bytes per second transmitted, per container and interface.',
-      unit: 'Bps',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: ['network'],
-      queries: [{ expr: `SELECT ${perSecond('tx_bytes')} FROM "docker_container_net" WHERE ${H} GROUP BY time($__interval), "container_name", "network" fill(none)`, legend: '$tag_container_name $tag_network' }],
-    });
+    .timeseries(
+      graph(
+        'Network received by container',
+        'Bps',
+        STEPS.none,
+        'Bytes per second received, per container and interface (lo, veth*, docker* left out, as cAdvisor does).',
+        perContainerAnd('docker_container_net', 'rx_bytes', 'network'),
+        { requires: ['network'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Network transmitted by container',
+        'Bps',
+        STEPS.none,
+        'Bytes per second transmitted, per container and interface.',
+        perContainerAnd('docker_container_net', 'tx_bytes', 'network'),
+        { requires: ['network'] },
+      ),
+    );
 
   b.row('Disk I/O')
-    .timeseries({
-      title: 'Disk read by container',
-      description: 'Bytes per second read from block devices, per container (io_service_bytes_recursive_read, all devices).',
-      unit: 'Bps',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: ['block-io'],
-      queries: [{ expr: `SELECT ${perSecond('io_service_bytes_recursive_read')} FROM "docker_container_blkio" WHERE ${H} GROUP BY time($__interval), "container_name", "device" fill(none)`, legend: '$tag_container_name $tag_device' }],
-    })
-    .timeseries({
-      title: 'Disk written by container',
-      description: 'Bytes per second written to block devices, per container and device (MAJ:MIN).',
-      unit: 'Bps',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: ['block-io'],
-      queries: [{ expr: `SELECT ${perSecond('io_service_bytes_recursive_write')} FROM "docker_container_blkio" WHERE ${H} GROUP BY time($__interval), "container_name", "device" fill(none)`, legend: '$tag_container_name $tag_device' }],
-    });
+    .timeseries(
+      graph(
+        'Disk read by container',
+        'Bps',
+        STEPS.none,
+        'Bytes per second read from block devices, per container (io_service_bytes_recursive_read, all devices).',
+        perContainerAnd('docker_container_blkio', 'io_service_bytes_recursive_read', 'device'),
+        { requires: ['block-io'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Disk written by container',
+        'Bps',
+        STEPS.none,
+        'Bytes per second written to block devices, per container and device (MAJ:MIN).',
+        perContainerAnd('docker_container_blkio', 'io_service_bytes_recursive_write', 'device'),
+        { requires: ['block-io'] },
+      ),
+    );
 
   return b.build();
 }
@@ -299,195 +309,180 @@ export function influxContainerDashboard(): BuiltDashboard {
     });
 
   b.row('CPU')
-    .timeseries({
-      title: 'CPU usage',
-      description: 'CPU cores used: total, user and kernel mode (cumulative nanoseconds, per second).',
-      unit: 'short',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      queries: [
+    .timeseries(
+      graph(
+        'CPU usage',
+        'short',
+        STEPS.none,
+        'CPU cores used: total, user and kernel mode (cumulative nanoseconds, per second).',
         {
           expr: `SELECT ${cores('usage_total')} AS "total", ${cores('usage_in_usermode')} AS "user", ${cores('usage_in_kernelmode')} AS "system" FROM "docker_container_cpu" WHERE "cpu" = 'cpu-total' AND ${HC} ${BY_TIME}`,
           legend: '$tag_container_name $col',
         },
-      ],
-    })
-    .timeseries({
-      title: 'CPU throttling',
-      description: `Share of CFS periods in which the container was throttled. Above ${Math.round(LIMITS.throttling * 100)}% for 15 minutes, LookoutContainerCPUThrottlingHigh fires (Prometheus).`,
-      unit: 'percentunit',
-      thresholds: STEPS.throttling,
-      thresholdLines: true,
-      min: 0,
-      max: 1,
-      w: 8,
-      requires: ['cpu-limit'],
-      queries: [
+        { w: 8 },
+      ),
+    )
+    .timeseries(
+      throttlingGraph(
+        'CPU throttling',
+        `Share of CFS periods in which the container was throttled. Above ${Math.round(LIMITS.throttling * 100)}% for 15 minutes, LookoutContainerCPUThrottlingHigh fires (Prometheus).`,
         {
           expr: `SELECT ${perSecond('throttling_throttled_periods')} / ${perSecond('throttling_periods')} FROM "docker_container_cpu" WHERE "cpu" = 'cpu-total' AND "throttling_periods" > 0 AND ${HC} ${BY_TIME}`,
           legend: '$tag_container_name',
         },
-      ],
-    })
-    .timeseries({
-      title: 'Throttled time',
-      description: 'Seconds per second the container spent throttled by its CPU limit (throttling_throttled_time).',
-      unit: 's',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['cpu-limit'],
-      queries: [{ expr: `SELECT ${cores('throttling_throttled_time')} FROM "docker_container_cpu" WHERE "cpu" = 'cpu-total' AND ${HC} ${BY_TIME}`, legend: '$tag_container_name' }],
-    });
+        { w: 8 },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Throttled time',
+        's',
+        STEPS.none,
+        'Seconds per second the container spent throttled by its CPU limit (throttling_throttled_time).',
+        { expr: `SELECT ${cores('throttling_throttled_time')} FROM "docker_container_cpu" WHERE "cpu" = 'cpu-total' AND ${HC} ${BY_TIME}`, legend: '$tag_container_name' },
+        { w: 8, requires: ['cpu-limit'] },
+      ),
+    );
 
   b.row('Memory')
-    .timeseries({
-      title: 'Memory',
-      description: 'Working set (usage), RSS, page cache and mapped files, with the limit dashed (the node\'s memory when the container has none).',
-      unit: 'bytes',
-      thresholds: STEPS.none,
-      min: 0,
-      dashed: '.* limit$',
-      queries: [
+    .timeseries(
+      graph(
+        'Memory',
+        'bytes',
+        STEPS.none,
+        'Working set (usage), RSS, page cache and mapped files, with the limit dashed (the node\'s memory when the container has none).',
         {
           expr: `SELECT mean("usage") AS "working set", mean("rss") AS "rss", mean("cache") AS "cache", mean("mapped_file") AS "mapped file", mean("limit") AS "limit" FROM "docker_container_mem" WHERE ${HC} ${BY_TIME}`,
           legend: '$tag_container_name $col',
         },
-      ],
-    })
-    .timeseries({
-      title: 'Memory against limit',
-      description: `Working set as a percentage of the memory limit (usage_percent). Above ${Math.round(LIMITS.memory * 100)}% for 15 minutes, LookoutContainerMemoryNearLimit fires (Prometheus).`,
-      unit: 'percent',
-      thresholds: PERCENT_NEAR_LIMIT,
-      thresholdLines: true,
-      min: 0,
-      queries: [{ expr: `SELECT mean("usage_percent") FROM "docker_container_mem" WHERE ${HC} ${BY_TIME}`, legend: '$tag_container_name' }],
-    })
-    .timeseries({
-      title: 'Limit hits and OOM kills',
-      description: 'Times memory usage hit the limit (fail_count) and processes killed by the OOM killer (container_oom_events_total), per interval. On cgroup v1, fail_count may stay 0 while OOM kills happen.',
-      unit: 'short',
-      thresholds: STEPS.anyIsBad,
-      bars: true,
-      min: 0,
-      queries: [
-        { expr: `SELECT non_negative_difference(max("fail_count")) AS "limit hits" FROM "docker_container_mem" WHERE ${HC} ${BY_TIME}`, legend: '$tag_container_name $col' },
-        { expr: `SELECT non_negative_difference(max("value")) AS "OOM kills" FROM "container_oom_events_total" WHERE ${HC} ${BY_TIME}`, legend: '$tag_container_name $col' },
-      ],
-    })
-    .timeseries({
-      title: 'Page faults',
-      description: 'Page faults per second: minor (pgfault) and major (pgmajfault, read from disk). Sustained major faults mean memory is too tight.',
-      unit: 'cps',
-      thresholds: STEPS.none,
-      min: 0,
-      queries: [
+        { dashed: '.* limit$' },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Memory against limit',
+        'percent',
+        PERCENT_NEAR_LIMIT,
+        `Working set as a percentage of the memory limit (usage_percent). Above ${Math.round(LIMITS.memory * 100)}% for 15 minutes, LookoutContainerMemoryNearLimit fires (Prometheus).`,
+        { expr: `SELECT mean("usage_percent") FROM "docker_container_mem" WHERE ${HC} ${BY_TIME}`, legend: '$tag_container_name' },
+        { thresholdLines: true },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Limit hits and OOM kills',
+        'short',
+        STEPS.anyIsBad,
+        'Times memory usage hit the limit (fail_count) and processes killed by the OOM killer (container_oom_events_total), per interval. On cgroup v1, fail_count may stay 0 while OOM kills happen.',
+        [
+          { expr: `SELECT non_negative_difference(max("fail_count")) AS "limit hits" FROM "docker_container_mem" WHERE ${HC} ${BY_TIME}`, legend: '$tag_container_name $col' },
+          { expr: `SELECT non_negative_difference(max("value")) AS "OOM kills" FROM "container_oom_events_total" WHERE ${HC} ${BY_TIME}`, legend: '$tag_container_name $col' },
+        ],
+        { bars: true },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Page faults',
+        'cps',
+        STEPS.none,
+        'Page faults per second: minor (pgfault) and major (pgmajfault, read from disk). Sustained major faults mean memory is too tight.',
         {
           expr: `SELECT ${perSecond('pgfault')} AS "pgfault", ${perSecond('pgmajfault')} AS "pgmajfault" FROM "docker_container_mem" WHERE ${HC} ${BY_TIME}`,
           legend: '$tag_container_name $col',
         },
-      ],
-    });
+      ),
+    );
 
   b.row('Network')
-    .timeseries({
-      title: 'Network traffic',
-      description: 'Bytes per second received and transmitted, per interface of the container\'s network namespace.',
-      unit: 'Bps',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: ['network'],
-      queries: [
+    .timeseries(
+      graph(
+        'Network traffic',
+        'Bps',
+        STEPS.none,
+        'Bytes per second received and transmitted, per interface of the container\'s network namespace.',
         {
           expr: `SELECT ${perSecond('rx_bytes')} AS "receive", ${perSecond('tx_bytes')} AS "transmit" FROM "docker_container_net" WHERE ${HC} GROUP BY time($__interval), "container_name", "network" fill(none)`,
           legend: '$tag_container_name $tag_network $col',
         },
-      ],
-    })
-    .timeseries({
-      title: 'Network errors and drops',
-      description: 'Packets per second with errors or dropped, per interface. Any sustained value deserves a look.',
-      unit: 'pps',
-      thresholds: [[null, 'green'], [1, 'red']],
-      min: 0,
-      requires: ['network'],
-      queries: [
+        { requires: ['network'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Network errors and drops',
+        'pps',
+        [[null, 'green'], [1, 'red']],
+        'Packets per second with errors or dropped, per interface. Any sustained value deserves a look.',
         {
           expr: `SELECT ${perSecond('rx_errors')} AS "receive errors", ${perSecond('tx_errors')} AS "transmit errors", ${perSecond('rx_dropped')} AS "receive drops", ${perSecond('tx_dropped')} AS "transmit drops" FROM "docker_container_net" WHERE ${HC} GROUP BY time($__interval), "container_name", "network" fill(none)`,
           legend: '$tag_container_name $tag_network $col',
         },
-      ],
-    });
+        { requires: ['network'] },
+      ),
+    );
 
   b.row('Disk I/O')
-    .timeseries({
-      title: 'Disk throughput',
-      description: 'Bytes per second read and written, per block device (MAJ:MIN).',
-      unit: 'Bps',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: ['block-io'],
-      queries: [
+    .timeseries(
+      graph(
+        'Disk throughput',
+        'Bps',
+        STEPS.none,
+        'Bytes per second read and written, per block device (MAJ:MIN).',
         {
           expr: `SELECT ${perSecond('io_service_bytes_recursive_read')} AS "read", ${perSecond('io_service_bytes_recursive_write')} AS "write" FROM "docker_container_blkio" WHERE ${HC} GROUP BY time($__interval), "container_name", "device" fill(none)`,
           legend: '$tag_container_name $tag_device $col',
         },
-      ],
-    })
-    .timeseries({
-      title: 'Disk operations',
-      description: 'Read and write operations per second, per block device.',
-      unit: 'iops',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: ['block-io'],
-      queries: [
+        { requires: ['block-io'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Disk operations',
+        'iops',
+        STEPS.none,
+        'Read and write operations per second, per block device.',
         {
           expr: `SELECT ${perSecond('io_serviced_recursive_read')} AS "reads", ${perSecond('io_serviced_recursive_write')} AS "writes" FROM "docker_container_blkio" WHERE ${HC} GROUP BY time($__interval), "container_name", "device" fill(none)`,
           legend: '$tag_container_name $tag_device $col',
         },
-      ],
-    });
+        { requires: ['block-io'] },
+      ),
+    );
 
   b.row('Processes')
-    .timeseries({
-      title: 'Processes and threads',
-      description: 'Processes and threads (tasks) in the container (container_processes, container_threads: no Telegraf field, written as measurements with a value field).',
-      unit: 'short',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 24,
-      queries: [
-        { expr: `SELECT mean("value") AS "processes" FROM "container_processes" WHERE ${HC} ${BY_TIME}`, legend: '$tag_container_name $col' },
-        { expr: `SELECT mean("value") AS "threads" FROM "container_threads" WHERE ${HC} ${BY_TIME}`, legend: '$tag_container_name $col' },
-      ],
-    });
+    .timeseries(
+      graph(
+        'Processes and threads',
+        'short',
+        STEPS.none,
+        'Processes and threads (tasks) in the container (container_processes, container_threads: no Telegraf field, written as measurements with a value field).',
+        [
+          { expr: `SELECT mean("value") AS "processes" FROM "container_processes" WHERE ${HC} ${BY_TIME}`, legend: '$tag_container_name $col' },
+          { expr: `SELECT mean("value") AS "threads" FROM "container_threads" WHERE ${HC} ${BY_TIME}`, legend: '$tag_container_name $col' },
+        ],
+        { w: 24 },
+      ),
+    );
 
   b.row('Logs')
-    .timeseries({
-      title: 'Log lines by severity',
-      description: 'Log lines of the container per interval, by syslog severity (err and worse are errors) and stream.',
-      unit: 'short',
-      thresholds: STEPS.none,
-      bars: true,
-      stack: true,
-      min: 0,
-      w: 24,
-      h: 6,
-      requires: ['influxdb-logs'],
-      queries: [
+    .timeseries(
+      graph(
+        'Log lines by severity',
+        'short',
+        STEPS.none,
+        'Log lines of the container per interval, by syslog severity (err and worse are errors) and stream (exporters.influxdb.logs.enabled).',
         {
-          expr: `SELECT count("message") FROM "syslog" WHERE "hostname" =~ /^$host$/ AND "appname" =~ /^$container$/ AND $timeFilter GROUP BY time($__interval), "severity", "stream" fill(none)`,
+          expr: `SELECT count("message") FROM "syslog" WHERE ${HC} GROUP BY time($__interval), "severity", "stream" fill(none)`,
           legend: '$tag_severity $tag_stream',
         },
-      ],
-    })
+        { bars: true, stack: true, w: 24, h: 6, requires: ['influxdb-logs'] },
+      ),
+    )
     .logs({
       title: 'Logs',
-      description: 'The container\'s newest log lines (measurement syslog: appname is the container name, hostname the node), with severity and stream.',
-      query: `SELECT "message", "severity", "stream", "container_id" FROM "syslog" WHERE "hostname" =~ /^$host$/ AND "appname" =~ /^$container$/ AND $timeFilter ORDER BY time DESC LIMIT 1000`,
+      description: 'The selected containers\' newest log lines (measurement syslog, written with exporters.influxdb.logs.enabled), with severity, stream and container.',
+      query: `SELECT "message", "severity", "stream", "container_name", "container_id" FROM "syslog" WHERE ${HC} ORDER BY time DESC LIMIT 1000`,
       requires: ['influxdb-logs'],
       w: 24,
       h: 12,

@@ -4,10 +4,8 @@
  * sandbox (`container="POD"` or empty) is left out of CPU and memory, but network counters
  * are attributed once per network namespace, so they are summed without that filter.
  */
-import { Board, STEPS, type BuiltDashboard, type VariableSpec } from './lib.js';
+import { Board, graph, ofLimitGraph, RATE_INTERVAL as RI, rates, STEPS, throttlingGraph, type BuiltDashboard, type VariableSpec } from './lib.js';
 import { JOB, NODES, TARGET } from './variables.js';
-
-const RI = '$__rate_interval';
 
 const NAMESPACE: VariableSpec = {
   name: 'namespace',
@@ -47,140 +45,129 @@ export function kubernetesDashboard(): BuiltDashboard {
     .variable(POD);
 
   b.row('Namespaces')
-    .timeseries({
-      title: 'CPU by namespace',
-      description: 'CPU cores used by the containers of each namespace.',
-      unit: 'short',
-      thresholds: STEPS.none,
-      stack: true,
-      min: 0,
-      requires: K8S,
-      queries: [{ expr: `sum by (namespace) (rate(container_cpu_usage_seconds_total{${K}}[${RI}]))`, legend: '{{namespace}}' }],
-    })
-    .timeseries({
-      title: 'Memory working set by namespace',
-      description: 'Working set of the containers of each namespace.',
-      unit: 'bytes',
-      thresholds: STEPS.none,
-      stack: true,
-      min: 0,
-      requires: K8S,
-      queries: [{ expr: `sum by (namespace) (container_memory_working_set_bytes{${K}})`, legend: '{{namespace}}' }],
-    })
-    .timeseries({
-      title: 'Network by namespace',
-      description: 'Bytes per second received and transmitted by the pods of each namespace.',
-      unit: 'Bps',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: [...K8S, 'network'],
-      queries: [
-        { expr: `sum by (namespace) (rate(container_network_receive_bytes_total{${KN}}[${RI}]))`, legend: '{{namespace}} receive' },
-        { expr: `sum by (namespace) (rate(container_network_transmit_bytes_total{${KN}}[${RI}]))`, legend: '{{namespace}} transmit' },
-      ],
-    })
-    .timeseries({
-      title: 'Restarts and OOM kills by namespace',
-      description:
+    .timeseries(
+      graph(
+        'CPU by namespace',
+        'short',
+        STEPS.none,
+        'CPU cores used by the containers of each namespace.',
+        { expr: `sum by (namespace) (rate(container_cpu_usage_seconds_total{${K}}[${RI}]))`, legend: '{{namespace}}' },
+        { stack: true, requires: K8S },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Memory working set by namespace',
+        'bytes',
+        STEPS.none,
+        'Working set of the containers of each namespace.',
+        { expr: `sum by (namespace) (container_memory_working_set_bytes{${K}})`, legend: '{{namespace}}' },
+        { stack: true, requires: K8S },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Network by namespace',
+        'Bps',
+        STEPS.none,
+        'Bytes per second received and transmitted by the pods of each namespace.',
+        rates('namespace', KN, [
+          ['container_network_receive_bytes_total', 'receive'],
+          ['container_network_transmit_bytes_total', 'transmit'],
+        ]),
+        { requires: [...K8S, 'network'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Restarts and OOM kills by namespace',
+        'short',
+        STEPS.none,
         'Restart count summed over the namespace\'s containers (as kubectl shows it: rises at each restart) and containers whose last termination was an OOM kill.',
-      unit: 'short',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: K8S,
-      queries: [
-        {
-          expr: `sum by (namespace) (max by (namespace, pod, container) (container_restarts_total{${K}}))`,
-          legend: '{{namespace}} restarts',
-        },
-        {
-          expr: `count by (namespace) (container_last_terminated_reason{${K}, reason="OOMKilled"})`,
-          legend: '{{namespace}} OOM-killed containers',
-          requires: ['oom-kill'],
-        },
-      ],
-    });
+        [
+          {
+            expr: `sum by (namespace) (max by (namespace, pod, container) (container_restarts_total{${K}}))`,
+            legend: '{{namespace}} restarts',
+          },
+          {
+            expr: `count by (namespace) (container_last_terminated_reason{${K}, reason="OOMKilled"})`,
+            legend: '{{namespace}} OOM-killed containers',
+            requires: ['oom-kill'],
+          },
+        ],
+        { requires: K8S },
+      ),
+    );
 
   b.row('Pods')
-    .timeseries({
-      title: 'CPU by pod (top 20)',
-      description: 'CPU cores used by each pod\'s containers.',
-      unit: 'short',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: K8S,
-      queries: [
+    .timeseries(
+      graph(
+        'CPU by pod (top 20)',
+        'short',
+        STEPS.none,
+        'CPU cores used by each pod\'s containers.',
         { expr: `topk(20, sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{${K}}[${RI}])))`, legend: '{{namespace}}/{{pod}}' },
-      ],
-    })
-    .timeseries({
-      title: 'Memory working set by pod (top 20)',
-      description: 'Working set of each pod\'s containers.',
-      unit: 'bytes',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: K8S,
-      queries: [{ expr: `topk(20, sum by (namespace, pod) (container_memory_working_set_bytes{${K}}))`, legend: '{{namespace}}/{{pod}}' }],
-    })
-    .timeseries({
-      title: 'Memory against limit by container',
-      description: 'Working set as a share of each container\'s memory limit (containers without a limit are left out). Above 90% for 15 minutes, LookoutContainerMemoryNearLimit fires.',
-      unit: 'percentunit',
-      thresholds: STEPS.nearLimit,
-      thresholdLines: true,
-      min: 0,
-      requires: [...K8S, 'memory-limit'],
-      queries: [
+        { requires: K8S },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Memory working set by pod (top 20)',
+        'bytes',
+        STEPS.none,
+        'Working set of each pod\'s containers.',
+        { expr: `topk(20, sum by (namespace, pod) (container_memory_working_set_bytes{${K}}))`, legend: '{{namespace}}/{{pod}}' },
+        { requires: K8S },
+      ),
+    )
+    .timeseries(
+      ofLimitGraph(
+        'Memory against limit by container',
+        'Working set as a share of each container\'s memory limit (containers without a limit are left out). Above 90% for 15 minutes, LookoutContainerMemoryNearLimit fires.',
         {
           expr: `max by (namespace, pod, container) (container_memory_working_set_bytes{${K}} / (container_spec_memory_limit_bytes{${K}} > 0))`,
           legend: '{{namespace}}/{{pod}}/{{container}}',
         },
-      ],
-    })
-    .timeseries({
-      title: 'CPU throttling by container',
-      description: 'Share of CFS periods throttled, per container with a CPU limit. Above 25% for 15 minutes, LookoutContainerCPUThrottlingHigh fires.',
-      unit: 'percentunit',
-      thresholds: STEPS.throttling,
-      thresholdLines: true,
-      min: 0,
-      max: 1,
-      requires: [...K8S, 'cpu-limit'],
-      queries: [
+        { requires: [...K8S, 'memory-limit'] },
+      ),
+    )
+    .timeseries(
+      throttlingGraph(
+        'CPU throttling by container',
+        'Share of CFS periods throttled, per container with a CPU limit. Above 25% for 15 minutes, LookoutContainerCPUThrottlingHigh fires.',
         {
           expr: `sum by (namespace, pod, container) (rate(container_cpu_cfs_throttled_periods_total{${K}}[${RI}])) / sum by (namespace, pod, container) (rate(container_cpu_cfs_periods_total{${K}}[${RI}]) > 0)`,
           legend: '{{namespace}}/{{pod}}/{{container}}',
         },
-      ],
-    })
-    .timeseries({
-      title: 'Network by pod (top 20)',
-      description: 'Bytes per second received plus transmitted by each pod.',
-      unit: 'Bps',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: [...K8S, 'network'],
-      queries: [
+        { requires: [...K8S, 'cpu-limit'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Network by pod (top 20)',
+        'Bps',
+        STEPS.none,
+        'Bytes per second received plus transmitted by each pod.',
         {
           expr: `topk(20, sum by (namespace, pod) (rate(container_network_receive_bytes_total{${KN}}[${RI}])) + sum by (namespace, pod) (rate(container_network_transmit_bytes_total{${KN}}[${RI}])))`,
           legend: '{{namespace}}/{{pod}}',
         },
-      ],
-    })
-    .timeseries({
-      title: 'Memory pressure by pod (some)',
-      description: 'Share of time some tasks of each pod\'s containers waited for memory (PSI some).',
-      unit: 'percentunit',
-      thresholds: STEPS.pressure,
-      thresholdLines: true,
-      min: 0,
-      requires: [...K8S, 'psi'],
-      queries: [
+        { requires: [...K8S, 'network'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Memory pressure by pod (some)',
+        'percentunit',
+        STEPS.pressure,
+        'Share of time some tasks of each pod\'s containers waited for memory (PSI some).',
         {
           expr: `topk(20, sum by (namespace, pod) (rate(container_pressure_memory_waiting_seconds_total{${K}}[${RI}])))`,
           legend: '{{namespace}}/{{pod}}',
         },
-      ],
-    })
+        { thresholdLines: true, requires: [...K8S, 'psi'] },
+      ),
+    )
     .table({
       title: 'Containers',
       description: 'Every container of the selected pods now: CPU, working set, memory limit (0: none), share of the limit, throttling and restart count.',

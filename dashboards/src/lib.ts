@@ -119,7 +119,7 @@ export const REQUIREMENTS: Readonly<Record<Requirement, RequirementInfo>> = {
   'exporter-drop': { needs: 'a push exporter whose queue overflowed max_buffer_bytes (destination down or too slow) within the time range' },
   logs: { needs: 'a log destination (exporters.file or --log-output-file) and a container writing to stdout or stderr' },
   'influxdb-logs': {
-    needs: 'container logs in InfluxDB, measurement syslog (Telegraf syslog-input layout); this version of the influxdb exporter writes metrics only, so something else must write them',
+    needs: 'container logs in InfluxDB (exporters.influxdb.logs.enabled: measurement syslog, Telegraf syslog-input layout) and a container writing to stdout or stderr',
   },
 };
 
@@ -613,4 +613,120 @@ export class Board {
     for (const link of json.links ?? []) delete link.placement;
     return { file: this.file, datasource: this.primary, json, panels: this.panels, variables: this.variables };
   }
+}
+
+// Helpers that let a dashboard file read as a list of panels: one call per panel, with what
+// differs from panel to panel (title, unit, thresholds, description, queries) as arguments.
+
+/** What a time series panel may set beyond what every panel must have. */
+export type GraphOptions = Omit<TimeseriesSpec, 'title' | 'description' | 'unit' | 'thresholds' | 'queries'>;
+
+/**
+ * A time series panel from what every panel must have: title, unit, thresholds, description and
+ * its query or queries. The axis starts at 0 (every lookout graph shows a rate, a size, a
+ * count, a duration or a share) unless `more.min` says otherwise.
+ */
+export function graph(title: string, unit: string, thresholds: Steps, description: string, queries: Query | readonly Query[], more: GraphOptions = {}): TimeseriesSpec {
+  return { title, description, unit, thresholds, min: 0, queries: 'expr' in queries ? [queries] : queries, ...more };
+}
+
+/** A share of a limit (usage / quota, working set / limit): red where LookoutContainerMemoryNearLimit fires, threshold lines drawn. Any query language. */
+export function ofLimitGraph(title: string, description: string, queries: Query | readonly Query[], more: GraphOptions = {}): TimeseriesSpec {
+  return graph(title, 'percentunit', STEPS.nearLimit, description, queries, { thresholdLines: true, ...more });
+}
+
+/** The share of CFS periods throttled, 0 to 1: red where LookoutContainerCPUThrottlingHigh fires; needs a CPU limit. Any query language. */
+export function throttlingGraph(title: string, description: string, queries: Query | readonly Query[], more: GraphOptions = {}): TimeseriesSpec {
+  return graph(title, 'percentunit', STEPS.throttling, description, queries, { thresholdLines: true, max: 1, requires: ['cpu-limit'], ...more });
+}
+
+/** Grafana's rate interval, the range of rate() and increase() in PromQL. */
+export const RATE_INTERVAL = '$__rate_interval';
+
+/** PromQL: the per-second rate of a counter over the series `sel` selects, summed by `by` (`name`, `name, interface`, ...). */
+export function sumRate(by: string, metric: string, sel: string): string {
+  return `sum by (${by}) (rate(${metric}{${sel}}[${RATE_INTERVAL}]))`;
+}
+
+/** A legend of the `by` labels (`{{name}} {{interface}}`), then `suffix`. */
+export function legendOf(by: string, suffix?: string): string {
+  return [...by.split(', ').map((l) => `{{${l}}}`), ...(suffix === undefined ? [] : [suffix])].join(' ');
+}
+
+/** One query per `[metric, suffix]`: its `sumRate` by `by`, legend the labels and the suffix (receive and transmit, read and write, some and full). */
+export function rates(by: string, sel: string, metrics: ReadonlyArray<readonly [string, string]>): Query[] {
+  return metrics.map(([metric, suffix]) => ({ expr: sumRate(by, metric, sel), legend: legendOf(by, suffix) }));
+}
+
+// Panels over container series that the container and node dashboards both show; `sel` is
+// their selector of container series, the descriptions say what each dashboard adds.
+
+export type PsiResource = 'cpu' | 'memory' | 'io';
+
+/** The PSI counter of a resource: time some task waited (`some`), or all non-idle tasks were stalled (`full`). */
+export function psiMetric(resource: PsiResource, kind: 'some' | 'full'): string {
+  return `container_pressure_${resource}_${kind === 'some' ? 'waiting' : 'stalled'}_seconds_total`;
+}
+
+const PSI_STEPS: Readonly<Record<PsiResource, Steps>> = { cpu: [[null, 'green'], [0.25, 'orange'], [0.5, 'red']], memory: STEPS.pressure, io: STEPS.pressure };
+
+/** Share of time stalled on a resource (PSI; memory and I/O red where LookoutContainerPressureStalled fires), a third of a row. */
+export function pressureGraph(resource: PsiResource, title: string, description: string, queries: Query | readonly Query[]): TimeseriesSpec {
+  return graph(title, 'percentunit', PSI_STEPS[resource], description, queries, { thresholdLines: true, w: 8, requires: ['psi'] });
+}
+
+/** Packets per second with errors or dropped, received and transmitted, by `by`. */
+export function networkErrorsGraph(sel: string, by: string, description: string): TimeseriesSpec {
+  const queries = rates(by, sel, [
+    ['container_network_receive_errors_total', 'receive errors'],
+    ['container_network_transmit_errors_total', 'transmit errors'],
+    ['container_network_receive_packets_dropped_total', 'receive drops'],
+    ['container_network_transmit_packets_dropped_total', 'transmit drops'],
+  ]);
+  return graph('Network errors and drops', 'pps', STEPS.anyIsBad, description, queries, { w: 8, requires: ['network'] });
+}
+
+/** CPU used as a share of the CPU quota, by container. */
+export function cpuOfLimitGraph(sel: string, description: string): TimeseriesSpec {
+  const expr = `${sumRate('name', 'container_cpu_usage_seconds_total', sel)} / sum by (name) (container_spec_cpu_quota{${sel}} / container_spec_cpu_period{${sel}})`;
+  return ofLimitGraph('CPU usage against limit', description, { expr, legend: '{{name}}' }, { requires: ['cpu-limit'] });
+}
+
+/** Throttled CFS periods / periods, by container. */
+export function cpuThrottlingGraph(sel: string, description: string): TimeseriesSpec {
+  const expr = `${sumRate('name', 'container_cpu_cfs_throttled_periods_total', sel)} / sum by (name) (rate(container_cpu_cfs_periods_total{${sel}}[${RATE_INTERVAL}]) > 0)`;
+  return throttlingGraph('CPU throttling', description, { expr, legend: '{{name}}' });
+}
+
+/** Working set as a share of the memory limit, by container (containers with a limit). */
+export function memoryOfLimitGraph(sel: string, description: string): TimeseriesSpec {
+  const expr = `sum by (name) (container_memory_working_set_bytes{${sel}}) / sum by (name) (container_spec_memory_limit_bytes{${sel}} > 0)`;
+  return ofLimitGraph('Memory working set against limit', description, { expr, legend: '{{name}}' }, { requires: ['memory-limit'] });
+}
+
+/** Restarts by the runtime per interval, as bars; nothing when there were none. */
+export function restartsGraph(sel: string, description: string): TimeseriesSpec {
+  const expr = `sum by (name) (increase(container_restarts_total{${sel}}[${RATE_INTERVAL}])) > 0`;
+  return graph('Restarts', 'short', STEPS.restarts, description, { expr, legend: '{{name}}' }, { bars: true, noValue: 'no restarts', requires: ['restart'] });
+}
+
+/** Why each container last terminated (the reason, a label), its exit code and when. */
+export function lastTerminationTable(sel: string, title: string, description: string, more: Pick<TableSpec, 'sortBy'> = {}): TableSpec {
+  return {
+    title,
+    description,
+    unit: 'none',
+    thresholds: STEPS.none,
+    requires: ['terminated'],
+    labels: [['name', 'Container'], ['reason', 'Reason']],
+    ...more,
+    queries: [
+      { expr: `max by (name, reason) (container_last_terminated_reason{${sel}})`, column: { title: 'Reason', unit: 'none', hidden: true } },
+      {
+        expr: `max by (name) (container_last_terminated_exit_code{${sel}})`,
+        column: { title: 'Exit code', unit: 'none', thresholds: STEPS.anyIsBad, colored: true, decimals: 0 },
+      },
+      { expr: `max by (name) (container_last_terminated_timestamp_seconds{${sel}}) * 1000`, column: { title: 'Terminated at', unit: 'dateTimeAsIso' } },
+    ],
+  };
 }

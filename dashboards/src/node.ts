@@ -1,9 +1,26 @@
 /** Node overview: every container on one node, ranked by what it uses and what goes wrong. */
 import { LIMITS } from './alerts.js';
-import { Board, STEPS, type BuiltDashboard } from './lib.js';
+import {
+  Board,
+  cpuOfLimitGraph,
+  cpuThrottlingGraph,
+  graph,
+  lastTerminationTable,
+  memoryOfLimitGraph,
+  networkErrorsGraph,
+  pressureGraph,
+  psiMetric,
+  RATE_INTERVAL as RI,
+  restartsGraph,
+  STEPS,
+  sumRate,
+  type BuiltDashboard,
+  type Query,
+} from './lib.js';
 import { CONTAINERS as C, JOB, NODE, ROOT, TARGET } from './variables.js';
 
-const RI = '$__rate_interval';
+/** The ten containers with the highest rate of a counter, by name. */
+const top10 = (metric: string): Query => ({ expr: `topk(10, ${sumRate('name', metric, C)})`, legend: '{{name}}' });
 
 export function nodeDashboard(): BuiltDashboard {
   const b = new Board(
@@ -103,246 +120,168 @@ export function nodeDashboard(): BuiltDashboard {
     });
 
   b.row('CPU')
-    .timeseries({
-      title: 'CPU usage by container (top 10)',
-      description: 'CPU cores used by each container (rate of container_cpu_usage_seconds_total); the ten busiest at each step.',
-      unit: 'short',
-      thresholds: STEPS.none,
-      min: 0,
-      queries: [{ expr: `topk(10, sum by (name) (rate(container_cpu_usage_seconds_total{${C}}[${RI}])))`, legend: '{{name}}' }],
-    })
-    .timeseries({
-      title: 'CPU usage against limit',
-      description: 'CPU used as a share of the container\'s CPU quota (quota / period). Only containers with a CPU limit (docker run --cpus) appear.',
-      unit: 'percentunit',
-      thresholds: STEPS.nearLimit,
-      thresholdLines: true,
-      min: 0,
-      requires: ['cpu-limit'],
-      queries: [
-        {
-          expr: `sum by (name) (rate(container_cpu_usage_seconds_total{${C}}[${RI}])) / sum by (name) (container_spec_cpu_quota{${C}} / container_spec_cpu_period{${C}})`,
-          legend: '{{name}}',
-        },
-      ],
-    })
-    .timeseries({
-      title: 'CPU throttling',
-      description:
+    .timeseries(
+      graph(
+        'CPU usage by container (top 10)',
+        'short',
+        STEPS.none,
+        'CPU cores used by each container (rate of container_cpu_usage_seconds_total); the ten busiest at each step.',
+        top10('container_cpu_usage_seconds_total'),
+      ),
+    )
+    .timeseries(
+      cpuOfLimitGraph(C, 'CPU used as a share of the container\'s CPU quota (quota / period). Only containers with a CPU limit (docker run --cpus) appear.'),
+    )
+    .timeseries(
+      cpuThrottlingGraph(
+        C,
         'Share of CFS enforcement periods in which the container was throttled (throttled periods / periods). Above 25% for 15 minutes, LookoutContainerCPUThrottlingHigh fires. Only containers with a CPU limit are throttled.',
-      unit: 'percentunit',
-      thresholds: STEPS.throttling,
-      thresholdLines: true,
-      min: 0,
-      max: 1,
-      requires: ['cpu-limit'],
-      queries: [
-        {
-          expr: `sum by (name) (rate(container_cpu_cfs_throttled_periods_total{${C}}[${RI}])) / sum by (name) (rate(container_cpu_cfs_periods_total{${C}}[${RI}]) > 0)`,
-          legend: '{{name}}',
-        },
-      ],
-    })
-    .timeseries({
-      title: 'Throttled time',
-      description: 'Seconds per second each container spent throttled (rate of container_cpu_cfs_throttled_seconds_total): how much its CPU limit slowed it.',
-      unit: 's',
-      thresholds: STEPS.none,
-      min: 0,
-      requires: ['cpu-limit'],
-      queries: [{ expr: `topk(10, sum by (name) (rate(container_cpu_cfs_throttled_seconds_total{${C}}[${RI}])))`, legend: '{{name}}' }],
-    });
+      ),
+    )
+    .timeseries(
+      graph(
+        'Throttled time',
+        's',
+        STEPS.none,
+        'Seconds per second each container spent throttled (rate of container_cpu_cfs_throttled_seconds_total): how much its CPU limit slowed it.',
+        top10('container_cpu_cfs_throttled_seconds_total'),
+        { requires: ['cpu-limit'] },
+      ),
+    );
 
   b.row('Memory')
-    .timeseries({
-      title: 'Memory working set by container (top 10)',
-      description: 'Working set (usage minus inactive file cache) of each container: what the kernel cannot reclaim and what limits and evictions act on.',
-      unit: 'bytes',
-      thresholds: STEPS.none,
-      min: 0,
-      queries: [{ expr: `topk(10, sum by (name) (container_memory_working_set_bytes{${C}}))`, legend: '{{name}}' }],
-    })
-    .timeseries({
-      title: 'Memory working set against limit',
-      description:
+    .timeseries(
+      graph(
+        'Memory working set by container (top 10)',
+        'bytes',
+        STEPS.none,
+        'Working set (usage minus inactive file cache) of each container: what the kernel cannot reclaim and what limits and evictions act on.',
+        { expr: `topk(10, sum by (name) (container_memory_working_set_bytes{${C}}))`, legend: '{{name}}' },
+      ),
+    )
+    .timeseries(
+      memoryOfLimitGraph(
+        C,
         'Working set as a share of the container\'s memory limit. Above 90% for 15 minutes, LookoutContainerMemoryNearLimit fires; at 100% the kernel reclaims and then OOM-kills. Only containers with a memory limit appear.',
-      unit: 'percentunit',
-      thresholds: STEPS.nearLimit,
-      thresholdLines: true,
-      min: 0,
-      requires: ['memory-limit'],
-      queries: [
-        {
-          expr: `sum by (name) (container_memory_working_set_bytes{${C}}) / sum by (name) (container_spec_memory_limit_bytes{${C}} > 0)`,
-          legend: '{{name}}',
-        },
-      ],
-    });
+      ),
+    );
 
   b.row('Lifecycle')
-    .timeseries({
-      title: 'Restarts',
-      description: 'Restarts of each container by its runtime (increase of container_restarts_total per interval).',
-      unit: 'short',
-      thresholds: STEPS.restarts,
-      bars: true,
-      min: 0,
-      noValue: 'no restarts',
-      requires: ['restart'],
-      queries: [{ expr: `sum by (name) (increase(container_restarts_total{${C}}[${RI}])) > 0`, legend: '{{name}}' }],
-    })
-    .timeseries({
-      title: 'OOM kills',
-      description: 'Processes killed by the kernel\'s OOM killer in each container (increase of container_oom_events_total per interval).',
-      unit: 'short',
-      thresholds: STEPS.anyIsBad,
-      bars: true,
-      min: 0,
-      noValue: 'no OOM kills',
-      requires: ['oom-kill'],
-      queries: [{ expr: `sum by (name) (increase(container_oom_events_total{${C}}[${RI}])) > 0`, legend: '{{name}}' }],
-    })
-    .timeseries({
-      title: 'Containers by runtime and state',
-      description: 'Containers each runtime knows, by state (running, exited, paused, restarting, created, dead).',
-      unit: 'short',
-      thresholds: STEPS.none,
-      stack: true,
-      min: 0,
-      queries: [{ expr: `sum by (runtime, state) (container_runtime_containers{${TARGET}})`, legend: '{{runtime}} {{state}}' }],
-    })
-    .table({
-      title: 'Last terminations',
-      description:
+    .timeseries(restartsGraph(C, 'Restarts of each container by its runtime (increase of container_restarts_total per interval).'))
+    .timeseries(
+      graph(
+        'OOM kills',
+        'short',
+        STEPS.anyIsBad,
+        'Processes killed by the kernel\'s OOM killer in each container (increase of container_oom_events_total per interval).',
+        { expr: `sum by (name) (increase(container_oom_events_total{${C}}[${RI}])) > 0`, legend: '{{name}}' },
+        { bars: true, noValue: 'no OOM kills', requires: ['oom-kill'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Containers by runtime and state',
+        'short',
+        STEPS.none,
+        'Containers each runtime knows, by state (running, exited, paused, restarting, created, dead).',
+        { expr: `sum by (runtime, state) (container_runtime_containers{${TARGET}})`, legend: '{{runtime}} {{state}}' },
+        { stack: true },
+      ),
+    )
+    .table(
+      lastTerminationTable(
+        C,
+        'Last terminations',
         'Why each container last terminated (OOMKilled, Error: non-zero exit, Completed: exit 0), its exit code and when, for containers the runtime still knows.',
-      unit: 'none',
-      thresholds: STEPS.none,
-      requires: ['terminated'],
-      labels: [['name', 'Container'], ['reason', 'Reason']],
-      sortBy: 'Terminated at',
-      queries: [
-        { expr: `max by (name, reason) (container_last_terminated_reason{${C}})`, column: { title: 'Reason', unit: 'none', hidden: true } },
-        {
-          expr: `max by (name) (container_last_terminated_exit_code{${C}})`,
-          column: { title: 'Exit code', unit: 'none', thresholds: [[null, 'green'], [1, 'red']], colored: true, decimals: 0 },
-        },
-        {
-          expr: `max by (name) (container_last_terminated_timestamp_seconds{${C}}) * 1000`,
-          column: { title: 'Terminated at', unit: 'dateTimeAsIso' },
-        },
-      ],
-    });
+        { sortBy: 'Terminated at' },
+      ),
+    );
 
   b.row('Network')
-    .timeseries({
-      title: 'Network received by container (top 10)',
-      description: 'Bytes per second received on the container\'s interfaces (lo, veth*, docker* excluded, as cAdvisor).',
-      unit: 'Bps',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['network'],
-      queries: [{ expr: `topk(10, sum by (name) (rate(container_network_receive_bytes_total{${C}}[${RI}])))`, legend: '{{name}}' }],
-    })
-    .timeseries({
-      title: 'Network transmitted by container (top 10)',
-      description: 'Bytes per second transmitted on the container\'s interfaces (lo, veth*, docker* excluded, as cAdvisor).',
-      unit: 'Bps',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['network'],
-      queries: [{ expr: `topk(10, sum by (name) (rate(container_network_transmit_bytes_total{${C}}[${RI}])))`, legend: '{{name}}' }],
-    })
-    .timeseries({
-      title: 'Network errors and drops',
-      description: 'Packets per second with errors or dropped, received and transmitted, per container. Any sustained value deserves a look.',
-      unit: 'pps',
-      thresholds: [[null, 'green'], [1, 'red']],
-      min: 0,
-      w: 8,
-      requires: ['network'],
-      queries: [
-        { expr: `sum by (name) (rate(container_network_receive_errors_total{${C}}[${RI}]))`, legend: '{{name}} receive errors' },
-        { expr: `sum by (name) (rate(container_network_transmit_errors_total{${C}}[${RI}]))`, legend: '{{name}} transmit errors' },
-        { expr: `sum by (name) (rate(container_network_receive_packets_dropped_total{${C}}[${RI}]))`, legend: '{{name}} receive drops' },
-        { expr: `sum by (name) (rate(container_network_transmit_packets_dropped_total{${C}}[${RI}]))`, legend: '{{name}} transmit drops' },
-      ],
-    });
+    .timeseries(
+      graph(
+        'Network received by container (top 10)',
+        'Bps',
+        STEPS.none,
+        'Bytes per second received on the container\'s interfaces (lo, veth*, docker* excluded, as cAdvisor).',
+        top10('container_network_receive_bytes_total'),
+        { w: 8, requires: ['network'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Network transmitted by container (top 10)',
+        'Bps',
+        STEPS.none,
+        'Bytes per second transmitted on the container\'s interfaces (lo, veth*, docker* excluded, as cAdvisor).',
+        top10('container_network_transmit_bytes_total'),
+        { w: 8, requires: ['network'] },
+      ),
+    )
+    .timeseries(
+      networkErrorsGraph(C, 'name', 'Packets per second with errors or dropped, received and transmitted, per container. Any sustained value deserves a look.'),
+    );
 
   b.row('Disk I/O')
-    .timeseries({
-      title: 'Disk read by container (top 10)',
-      description: 'Bytes per second read from block devices (all devices), per container.',
-      unit: 'Bps',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['block-io'],
-      queries: [{ expr: `topk(10, sum by (name) (rate(container_fs_reads_bytes_total{${C}}[${RI}])))`, legend: '{{name}}' }],
-    })
-    .timeseries({
-      title: 'Disk written by container (top 10)',
-      description: 'Bytes per second written to block devices (all devices), per container. Buffered writes count when written back.',
-      unit: 'Bps',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['block-io'],
-      queries: [{ expr: `topk(10, sum by (name) (rate(container_fs_writes_bytes_total{${C}}[${RI}])))`, legend: '{{name}}' }],
-    })
-    .timeseries({
-      title: 'Disk operations by container (top 10)',
-      description: 'Read and write operations per second completed on block devices, per container.',
-      unit: 'iops',
-      thresholds: STEPS.none,
-      min: 0,
-      w: 8,
-      requires: ['block-io'],
-      queries: [
+    .timeseries(
+      graph(
+        'Disk read by container (top 10)',
+        'Bps',
+        STEPS.none,
+        'Bytes per second read from block devices (all devices), per container.',
+        top10('container_fs_reads_bytes_total'),
+        { w: 8, requires: ['block-io'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Disk written by container (top 10)',
+        'Bps',
+        STEPS.none,
+        'Bytes per second written to block devices (all devices), per container. Buffered writes count when written back.',
+        top10('container_fs_writes_bytes_total'),
+        { w: 8, requires: ['block-io'] },
+      ),
+    )
+    .timeseries(
+      graph(
+        'Disk operations by container (top 10)',
+        'iops',
+        STEPS.none,
+        'Read and write operations per second completed on block devices, per container.',
         {
-          expr: `topk(10, sum by (name) (rate(container_fs_reads_total{${C}}[${RI}])) + sum by (name) (rate(container_fs_writes_total{${C}}[${RI}])))`,
+          expr: `topk(10, ${sumRate('name', 'container_fs_reads_total', C)} + ${sumRate('name', 'container_fs_writes_total', C)})`,
           legend: '{{name}}',
         },
-      ],
-    });
+        { w: 8, requires: ['block-io'] },
+      ),
+    );
 
   b.row('Pressure (PSI)')
-    .timeseries({
-      title: 'CPU pressure (some)',
-      description: 'Share of time at least one task of the container waited for CPU (PSI some). Needs cgroup v2 or a hybrid host\'s unified tree with PSI.',
-      unit: 'percentunit',
-      thresholds: [[null, 'green'], [0.25, 'orange'], [0.5, 'red']],
-      thresholdLines: true,
-      min: 0,
-      w: 8,
-      requires: ['psi'],
-      queries: [{ expr: `topk(10, sum by (name) (rate(container_pressure_cpu_waiting_seconds_total{${C}}[${RI}])))`, legend: '{{name}}' }],
-    })
-    .timeseries({
-      title: 'Memory pressure (full)',
-      description:
+    .timeseries(
+      pressureGraph(
+        'cpu',
+        'CPU pressure (some)',
+        'Share of time at least one task of the container waited for CPU (PSI some). Needs cgroup v2 or a hybrid host\'s unified tree with PSI.',
+        top10(psiMetric('cpu', 'some')),
+      ),
+    )
+    .timeseries(
+      pressureGraph(
+        'memory',
+        'Memory pressure (full)',
         'Share of time all non-idle tasks of the container were stalled on memory (PSI full): reclaim and swap-in. Above 10% for 15 minutes, LookoutContainerPressureStalled fires.',
-      unit: 'percentunit',
-      thresholds: STEPS.pressure,
-      thresholdLines: true,
-      min: 0,
-      w: 8,
-      requires: ['psi'],
-      queries: [{ expr: `topk(10, sum by (name) (rate(container_pressure_memory_stalled_seconds_total{${C}}[${RI}])))`, legend: '{{name}}' }],
-    })
-    .timeseries({
-      title: 'I/O pressure (full)',
-      description:
+        top10(psiMetric('memory', 'full')),
+      ),
+    )
+    .timeseries(
+      pressureGraph(
+        'io',
+        'I/O pressure (full)',
         'Share of time all non-idle tasks of the container were stalled on I/O (PSI full). Above 10% for 15 minutes, LookoutContainerPressureStalled fires.',
-      unit: 'percentunit',
-      thresholds: STEPS.pressure,
-      thresholdLines: true,
-      min: 0,
-      w: 8,
-      requires: ['psi'],
-      queries: [{ expr: `topk(10, sum by (name) (rate(container_pressure_io_stalled_seconds_total{${C}}[${RI}])))`, legend: '{{name}}' }],
-    });
+        top10(psiMetric('io', 'full')),
+      ),
+    );
 
   b.row('Top containers')
     .table({

@@ -87,15 +87,27 @@ export function substitute(expr: string, subs: Substitutions = DEFAULT_SUBSTITUT
     __interval: subs.interval,
     __range: subs.range,
   };
+  // Label values go inside PromQL double-quoted strings, where a regex's backslash must be
+  // doubled, as Grafana does when it interpolates a variable into a matcher.
+  return interpolate(expr, values, (key, v) => (key.startsWith('__') ? v : quoted(v)));
+}
+
+/**
+ * Replaces every Grafana variable of `expr` (`$var`, `${var}`, `${var:format}`, `[[var]]`) by its
+ * value in `values`, as `format(name, value)` writes it into the query language; throws on a
+ * variable it has no value for.
+ */
+function interpolate(expr: string, values: Readonly<Record<string, string>>, format: (key: string, value: string) => string): string {
   return expr.replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]/g, (whole, a?: string, b?: string, c?: string) => {
     const key = a ?? b ?? c ?? '';
     const v = values[key];
     if (v === undefined) throw new Error(`unknown Grafana variable ${whole} in ${expr}`);
-    // Label values go inside PromQL double-quoted strings, where a regex's backslash must be
-    // doubled, as Grafana does when it interpolates a variable into a matcher.
-    return key.startsWith('__') ? v : v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+    return format(key, v);
   });
 }
+
+/** A value inside a double-quoted PromQL or LogQL string: backslashes and quotes escaped. */
+const quoted = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
 
 /** The series selector inside `label_values(selector, label)`. */
 function labelValues(query: string): { selector: string; label: string } {
@@ -244,13 +256,8 @@ export function substituteInflux(expr: string, subs: InfluxSubstitutions = DEFAU
     host: subs.host,
     container: subs.container,
   };
-  return expr.replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]/g, (whole, a?: string, b?: string, c?: string) => {
-    const key = a ?? b ?? c ?? '';
-    const v = values[key];
-    if (v === undefined) throw new Error(`unknown Grafana variable ${whole} in ${expr}`);
-    // Inside an InfluxQL /regex/ literal a slash must be escaped.
-    return key === 'host' || key === 'container' ? v.replace(/\//g, '\\/') : v;
-  });
+  // Inside an InfluxQL /regex/ literal a slash must be escaped.
+  return interpolate(expr, values, (key, v) => (key === 'host' || key === 'container' ? v.replace(/\//g, '\\/') : v));
 }
 
 /** Every InfluxQL query of the InfluxDB dashboards (variables first, then panel targets), substituted. */
@@ -334,13 +341,8 @@ export function substituteLogQL(expr: string, subs: LogQLSubstitutions = DEFAULT
     __interval: subs.interval,
     __auto: subs.interval,
   };
-  return expr.replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]/g, (whole, a?: string, b?: string, c?: string) => {
-    const key = a ?? b ?? c ?? '';
-    const v = values[key];
-    if (v === undefined) throw new Error(`unknown Grafana variable ${whole} in ${expr}`);
-    // Label values go inside LogQL double-quoted strings, as in PromQL.
-    return key.startsWith('__') ? v : v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-  });
+  // Label values go inside LogQL double-quoted strings, as in PromQL.
+  return interpolate(expr, values, (key, v) => (key.startsWith('__') ? v : quoted(v)));
 }
 
 /** Every LogQL query (the Loki panels' targets), in dashboard order, substituted. */

@@ -4,8 +4,8 @@
  * list that the end-to-end test runs against a real Prometheus covers all of them. LogQL: it
  * parses with Grafana's own LogQL grammar (@grafana/lezer-logql) without an error node, and
  * selects only labels lookout's Loki streams carry. InfluxQL: it names only measurements,
- * fields and tags lookout's influxdb exporter writes (from exporters/influxdb/layout.ts) or
- * the syslog log layout, and the list the InfluxDB end-to-end test runs covers all of them.
+ * fields and tags lookout's influxdb exporter writes (from exporters/influxdb/layout.ts for
+ * metrics, from a point its syslog encoder writes for logs), and the list the InfluxDB end-to-end test runs covers all of them.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +31,7 @@ import {
   substituteLogQL,
 } from '../../dashboards/src/queries.js';
 import { TELEGRAF } from '../../exporters/influxdb/layout.js';
+import { SyslogEncoder } from '../../exporters/influxdb/logs.js';
 import { Labels } from '../../src/model.js';
 import { dashboards } from '../../dashboards/src/render.js';
 import { SelfMetrics } from '../../src/selfmetrics.js';
@@ -214,7 +215,7 @@ describe('dashboard LogQL queries (Grafana\'s LogQL grammar, @grafana/lezer-logq
   });
 });
 
-/** Measurements, fields and tags the influxdb exporter writes in its telegraf layout, and the syslog log layout. */
+/** Measurements, fields and tags the influxdb exporter writes in its telegraf layout, and for logs (syslog layout). */
 function influxSchema(): Map<string, Set<string>> {
   const m = new Map<string, Set<string>>();
   const add = (measurement: string, ...names: string[]): void => {
@@ -242,8 +243,15 @@ function influxSchema(): Map<string, Set<string>> {
   add('docker', 'n_cpus', 'memory_total', 'n_containers', 'n_containers_running', 'n_containers_stopped', 'n_containers_paused', 'runtime');
   // Metrics without a Telegraf field: a measurement named as the metric, field `value`.
   for (const f of [cgroupsCollector, lifecycleCollector]) for (const d of f.metrics) if (!(d.name in TELEGRAF)) add(d.name, 'value');
-  // The log layout (Telegraf syslog input), which the influxdb exporter is to write for logs.
-  add('syslog', 'appname', 'facility', 'hostname', 'severity', 'stream', 'namespace', 'pod', 'container', 'message', 'severity_code', 'facility_code', 'timestamp', 'procid', 'version');
+  // Logs (logs.enabled): the tag and field keys of a point the exporter's syslog encoder writes
+  // for a Kubernetes container's record (its values here have no spaces, commas or quotes).
+  const labels = new Labels([['id', `/kubepods/pod1/${'a'.repeat(64)}`], ['image', 'nginx:1.27'], ['name', 'web'], ['namespace', 'prod'], ['pod', 'web-1'], ['container', 'web']]);
+  const line = new SyslogEncoder({ measurement: 'syslog', host: 'node-1', tags: {}, now: () => 0 })
+    .encode([{ time: '2026-01-01T00:00:00Z', stream: 'stderr', message: 'x', labels }])
+    .toString('utf8');
+  const [series = '', fields = ''] = line.split(' ');
+  const [measurement = '', ...tags] = series.split(',');
+  add(measurement, ...tags.map((t) => t.split('=')[0] as string), ...fields.split(',').map((f) => f.split('=')[0] as string));
   return m;
 }
 
@@ -257,6 +265,9 @@ describe('dashboard InfluxQL queries', () => {
     expect(schema.get('docker_container_blkio')).toContain('io_service_bytes_recursive_write');
     expect(schema.get('docker_container_net')).toContain('network');
     expect(schema.get('container_threads')).toContain('value');
+    expect([...(schema.get('syslog') ?? [])]).toEqual(
+      expect.arrayContaining(['appname', 'hostname', 'severity', 'stream', 'container_name', 'container', 'message', 'severity_code', 'timestamp', 'procid', 'container_id']),
+    );
   });
 
   it.each(queries.map((q) => [`${q.dashboard} / ${q.kind === 'variable' ? `$${q.panel}` : q.panel} [${q.refId}]`, q] as const))(

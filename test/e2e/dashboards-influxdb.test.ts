@@ -10,15 +10,17 @@
  *   throttling, network);
  * - io: dd with oflag/iflag=direct on a bind-mounted host directory (block I/O);
  * - restart: --restart on-failure:2 of `sleep 1; exit 1` (restarts, a termination);
- * - exit3: exits with 3 (a terminated container).
+ * - exit3: writes a FATAL line to stderr and exits with 3 (a terminated container);
+ * - logger: writes known lines to stdout and stderr (with and without a level word), then sleeps.
  * Each query must parse (InfluxDB answers without an error) and return at least one series,
  * or be listed by `panelsEmptyOnPlainDocker(host, 'influxql')` with the reason (none is).
  *
- * The logs panels read measurement `syslog` (Telegraf syslog-input layout). This version of
- * the influxdb exporter writes metrics only, so the test writes log points in exactly that
- * layout itself (what the exporter is to write for logs) and runs the panels' queries
- * against them. The outcome of every query is printed on stderr and written to
- * test-results/dashboard-influxql.json.
+ * The logs panels read measurement `syslog` (Telegraf syslog-input layout), which the same
+ * agent writes with `exporters.influxdb.logs.enabled`: its logs collector follows the
+ * containers' Docker json-file logs (/var/lib/docker/containers/<id>/<id>-json.log, with
+ * `detect_level`), and the panels must return exactly the lines the containers wrote, with
+ * their severity, stream and container. The outcome of every query is printed on stderr and
+ * written to test-results/dashboard-influxql.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,10 +55,10 @@ const HOST = `e2e-dash-${process.pid}`;
 /** `$__interval`: Grafana's for a short range; several pushes per bucket. */
 const INTERVAL = '2s';
 
-type Role = 'busy' | 'io' | 'restart' | 'exit3';
-const ROLES: readonly Role[] = ['busy', 'io', 'restart', 'exit3'];
+type Role = 'busy' | 'io' | 'restart' | 'exit3' | 'logger';
+const ROLES: readonly Role[] = ['busy', 'io', 'restart', 'exit3', 'logger'];
 
-/** Which container provides each requirement (undefined: none here; the test writes the syslog points itself). */
+/** Which container provides each requirement (undefined: none here). */
 const PROVIDERS: Partial<Record<Requirement, readonly Role[]>> = {
   'cpu-limit': ['busy'],
   throttled: ['busy'],
@@ -65,8 +67,36 @@ const PROVIDERS: Partial<Record<Requirement, readonly Role[]>> = {
   'block-io': ['io'],
   restart: ['restart'],
   terminated: ['exit3', 'restart'],
-  'influxdb-logs': ['busy', 'exit3'],
+  'influxdb-logs': ['logger', 'exit3'],
 };
+
+interface Line {
+  readonly stream: 'stdout' | 'stderr';
+  readonly message: string;
+  /** The syslog severity the exporter is to give it: from the detected level, else err for stderr and info for stdout. */
+  readonly severity: string;
+}
+
+/**
+ * What the logger container writes, in order: level words (detect_level) and lines without one
+ * (severity from the stream), a quote, a comma, a backslash and UTF-8 (line protocol escaping).
+ */
+const LOGGER_LINES: readonly Line[] = [
+  { stream: 'stderr', message: 'ERROR request 0 failed: "disk, full" at C:\\data', severity: 'err' },
+  { stream: 'stdout', message: 'WARN request 1 took 2.5 s', severity: 'warning' },
+  { stream: 'stderr', message: 'request 2: connection reset by peer', severity: 'err' },
+  { stream: 'stdout', message: 'served request 3 in 12 ms', severity: 'info' },
+  { stream: 'stdout', message: 'INFO served request 4, café', severity: 'info' },
+  { stream: 'stdout', message: 'DEBUG cache hit for request 5', severity: 'debug' },
+  { stream: 'stderr', message: 'ERROR request 6 failed: timeout', severity: 'err' },
+  { stream: 'stdout', message: 'served request 7 in 3 ms', severity: 'info' },
+];
+/** What exit3 writes before it exits. */
+const EXIT3_LINES: readonly Line[] = [{ stream: 'stderr', message: 'FATAL giving up, exit 3', severity: 'crit' }];
+
+/** A busybox sh command that writes the lines, each to its stream, as they are (printf %s). */
+const shWrite = (lines: readonly Line[]): string =>
+  lines.map((l) => `printf '%s\\n' '${l.message.replace(/'/g, "'\\''")}'${l.stream === 'stderr' ? ' >&2' : ''}`).join('; ');
 
 type Series = { name: string; columns: string[]; values: unknown[][]; tags?: Record<string, string> };
 
@@ -110,7 +140,8 @@ describeWith(avail, 'every InfluxQL query of the InfluxDB dashboards against a r
   let queries: InfluxDashboardQuery[] = [];
   let subs: InfluxSubstitutions | undefined;
   let emptyPanels: EmptyPanel[] = [];
-  let syslogLines = 0;
+  /** Log points the agent wrote for each of our containers (by name), when the queries ran. */
+  let logPoints: Record<string, number> = {};
 
   const nameOf = (r: Role): string => containers.get(r)?.name ?? `(no ${r} container)`;
 
@@ -147,12 +178,12 @@ describeWith(avail, 'every InfluxQL query of the InfluxDB dashboards against a r
         `${results.filter((r) => r['outcome'] === 'DATA').length} returned data, ${results.filter((r) => r['outcome'] === 'EMPTY').length} empty as listed, ` +
         `${results.filter((r) => r['outcome'] === 'FAIL').length} failed\n${lines.join('\n')}\n` +
         `[e2e] InfluxDB panels that can only be empty on this plain Docker node: ${emptyPanels.length === 0 ? 'none' : emptyPanels.map((p) => `${p.dashboard} / ${p.panel}: ${p.reason}`).join('; ')}\n` +
-        `[e2e] syslog points written by the test (the exporter writes no logs yet): ${syslogLines}\n`,
+        `[e2e] syslog points the agent wrote for the test's containers: ${JSON.stringify(logPoints)}\n`,
     );
     mkdirSync(dirname(OUTPUT), { recursive: true });
     writeFileSync(
       OUTPUT,
-      `${JSON.stringify({ host: HOST, substitutions: subs, containers: Object.fromEntries([...containers].map(([r, c]) => [r, c.name])), notReady, emptyPanels, syslogWrittenByTest: syslogLines, queries: results }, null, 2)}\n`,
+      `${JSON.stringify({ host: HOST, substitutions: subs, containers: Object.fromEntries([...containers].map(([r, c]) => [r, c.name])), notReady, emptyPanels, logPoints, queries: results }, null, 2)}\n`,
     );
   });
 
@@ -197,7 +228,8 @@ describeWith(avail, 'every InfluxQL query of the InfluxDB dashboards against a r
         sh: 'while :; do dd if=/dev/zero of=/data/f bs=64k count=16 oflag=direct 2>/dev/null; dd if=/data/f of=/dev/null bs=64k iflag=direct 2>/dev/null; sleep 1; done',
       },
       restart: { flags: ['--restart', 'on-failure:2'], sh: 'sleep 1; exit 1' },
-      exit3: { flags: [], sh: 'sleep 2; exit 3' },
+      exit3: { flags: [], sh: `sleep 2; ${shWrite(EXIT3_LINES)}; exit 3` },
+      logger: { flags: [], sh: `${shWrite(LOGGER_LINES)}; exec sleep 3600` },
     };
     await Promise.all(ROLES.map(async (role) => containers.set(role, await pool.run({ prefix: `dashinflux${role}`, ...specs[role] }))));
     veth = await vethInto((await inspect(nameOf('busy'))).pid);
@@ -207,50 +239,24 @@ describeWith(avail, 'every InfluxQL query of the InfluxDB dashboards against a r
         state_dir: join(dir, 'state'),
         server: { listen: '127.0.0.1:0' },
         collect: { min_interval: '0s' },
+        // The containers' Docker json-file logs (/var/lib/docker/containers/<id>/<id>-json.log), levels detected.
+        collectors: { logs: { detect_level: true } },
         exporters: {
-          influxdb: { enabled: true, url, database: DB, hostname: HOST, interval: '500ms', min_backoff: '50ms', max_backoff: '400ms' },
+          influxdb: {
+            enabled: true,
+            url,
+            database: DB,
+            hostname: HOST,
+            interval: '500ms',
+            min_backoff: '50ms',
+            max_backoff: '400ms',
+            logs: { enabled: true, min_backoff: '50ms', max_backoff: '400ms' },
+          },
         },
       },
       'e2e',
     );
     agent = await Agent.start(config, { log: pino({ level: 'warn' }) });
-
-    // The log layout (Telegraf syslog input), as the exporter is to write it: a few lines of two containers.
-    const esc = (v: string): string => v.replace(/[ ,=\\]/g, (c) => `\\${c}`);
-    const str = (v: string): string => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
-    const lines: string[] = [];
-    const now = Date.now();
-    for (const role of ['busy', 'exit3'] as const) {
-      const c = containers.get(role) as Container;
-      for (let i = 0; i < 10; i++) {
-        const err = i % 3 === 0;
-        const tags = [
-          ['appname', c.name],
-          ['container_image', 'lookout-busybox'],
-          ['container_name', c.name],
-          ['facility', 'user'],
-          ['hostname', HOST],
-          ['severity', err ? 'err' : 'info'],
-          ['stream', err ? 'stderr' : 'stdout'],
-        ].map(([k, v]) => `${k}=${esc(v as string)}`);
-        const t = (now - 20_000 + i * 1000) * 1_000_000;
-        const fields = [
-          `message=${str(err ? `ERROR request ${i} failed: "disk, full"` : `info: served request ${i}`)}`,
-          `severity_code=${err ? 3 : 6}i`,
-          'facility_code=1i',
-          `timestamp=${t}i`,
-          `procid=${str('1')}`,
-          'version=1i',
-          `container_id=${str(c.id)}`,
-        ];
-        lines.push(`syslog,${tags.join(',')} ${fields.join(',')} ${t}`);
-      }
-    }
-    // The database exists once the exporter created it.
-    await waitFor('the database', async () => ((await influxql('SHOW DATABASES'))[0]?.values.flat().includes(DB) ? true : undefined), 30_000, 200);
-    const w = await fetch(`${url}/write?${new URLSearchParams({ db: DB, precision: 'ns' }).toString()}`, { method: 'POST', body: lines.join('\n') });
-    expect(w.status, await w.text()).toBe(204);
-    syslogLines = lines.length;
 
     const c = (r: Role): string => `"container_name" = '${nameOf(r)}'`;
     const probes: Array<[string, string]> = [
@@ -263,7 +269,10 @@ describeWith(avail, 'every InfluxQL query of the InfluxDB dashboards against a r
       ['terminated', `SELECT last("exitcode") FROM "docker_container_status" WHERE ${c('exit3')} AND "exitcode" = 3`],
       ['usage_percent (two pushes)', `SELECT last("usage_percent") FROM "docker_container_cpu" WHERE ${c('busy')}`],
       ['a minute of pushes', `SELECT count("usage_total") FROM "docker_container_cpu" WHERE ${c('busy')} AND time > now() - 1h`],
+      ['logs of logger', `SELECT count("message") FROM "syslog" WHERE ${c('logger')} AND "hostname" = '${HOST}'`],
+      ['logs of exit3', `SELECT count("message") FROM "syslog" WHERE ${c('exit3')} AND "hostname" = '${HOST}'`],
     ];
+    const enough: Record<string, number> = { 'a minute of pushes': 20, 'logs of logger': LOGGER_LINES.length, 'logs of exit3': EXIT3_LINES.length };
     const pending = new Set(probes.map(([what]) => what));
     await waitFor(
       'every requirement in InfluxDB',
@@ -271,7 +280,7 @@ describeWith(avail, 'every InfluxQL query of the InfluxDB dashboards against a r
         for (const [what, q] of probes) {
           if (!pending.has(what)) continue;
           const v = await values(q);
-          if (v.length > 0 && (what !== 'a minute of pushes' || (v[0] ?? 0) >= 20)) pending.delete(what);
+          if (v.length > 0 && (enough[what] === undefined || (v[0] ?? 0) >= enough[what])) pending.delete(what);
         }
         return pending.size === 0 ? true : undefined;
       },
@@ -290,10 +299,11 @@ describeWith(avail, 'every InfluxQL query of the InfluxDB dashboards against a r
       interval: INTERVAL,
     };
     queries = listInfluxQL(subs);
+    for (const r of ['logger', 'exit3'] as const) logPoints[nameOf(r)] = (await values(`SELECT count("message") FROM "syslog" WHERE ${c(r)}`))[0] ?? 0;
     emptyPanels = panelsEmptyOnPlainDocker({ psi: false }, 'influxql');
   }, 180_000);
 
-  it('the agent and the test produced every requirement of the InfluxDB panels', () => {
+  it('the agent produced every requirement of the InfluxDB panels', () => {
     expect(notReady).toEqual([]);
     const needed = new Set(queries.flatMap((q) => q.requires));
     for (const r of needed) {
@@ -336,12 +346,12 @@ describeWith(avail, 'every InfluxQL query of the InfluxDB dashboards against a r
     if (names.size > 0) {
       for (const r of q.requires) {
         const from = (PROVIDERS[r] ?? []).map(nameOf);
-        if (r !== 'influxdb-logs') expect([...names].some((n) => from.includes(n)), `${label(q)} needs ${r} from ${from.join(' or ')}, got ${[...names].join(', ')}`).toBe(true);
+        expect([...names].some((n) => from.includes(n)), `${label(q)} needs ${r} from ${from.join(' or ')}, got ${[...names].join(', ')}`).toBe(true);
       }
     }
   });
 
-  it('the values are the containers\' own: throttling of busy, exit code of exit3, restarts, logs of busy', async () => {
+  it('the values are the containers\' own: throttling of busy, exit code of exit3, restarts, the lines of logger and exit3', async () => {
     const q = (dashboard: string, panel: string, ref = 'A'): string => {
       const found = queries.find((x) => x.dashboard === dashboard && x.panel === panel && x.refId === ref && x.kind === 'panel');
       if (found === undefined) throw new Error(`no ${dashboard} / ${panel}`);
@@ -364,16 +374,38 @@ describeWith(avail, 'every InfluxQL query of the InfluxDB dashboards against a r
     expect(row(nameOf('exit3'))).toMatchObject({ exitcode: 3 });
     expect(Number(row(nameOf('restart'))['restarts'])).toBeGreaterThanOrEqual(2);
     expect(table.find((x) => x.tags?.['container_name'] === nameOf('busy'))?.tags?.['container_image']).toBe('lookout-busybox');
-    // The logs panel: busy's and exit3's lines, newest first, with severity and stream.
+    // The logs panel: exactly the lines logger and exit3 wrote (once each: no agent restart here),
+    // newest first, each with its container, stream and the severity the exporter derives.
     const logs = await influxql(q('lookout-influxdb-container', 'Logs'));
     const cols = logs[0]?.columns ?? [];
     const rows = (logs[0]?.values ?? []).map((v) => Object.fromEntries(cols.map((c, i) => [c, v[i]])));
-    expect(rows).toHaveLength(20);
-    expect(rows[0]?.['time'] as number).toBeGreaterThanOrEqual(rows[rows.length - 1]?.['time'] as number);
-    expect(rows.filter((r) => r['severity'] === 'err').every((r) => r['stream'] === 'stderr' && String(r['message']).startsWith('ERROR'))).toBe(true);
-    expect(rows.some((r) => r['message'] === 'ERROR request 0 failed: "disk, full"')).toBe(true);
+    const times = rows.map((r) => r['time'] as number);
+    expect(times, 'newest first').toEqual([...times].sort((a, b) => b - a));
+    const ours = new Map<string, Role>([[nameOf('logger'), 'logger'], [nameOf('exit3'), 'exit3']]);
+    const got = (role: Role): Array<{ message: unknown; severity: unknown; stream: unknown }> =>
+      rows
+        .filter((r) => ours.get(String(r['container_name'])) === role)
+        .reverse()
+        .map((r) => ({ message: r['message'], severity: r['severity'], stream: r['stream'] }));
+    // One stream's lines keep their order; stdout and stderr interleave as Docker read them.
+    const byStream = (lines: ReadonlyArray<{ message: unknown; severity: unknown; stream: unknown }>): Record<string, unknown[]> => ({
+      stdout: lines.filter((l) => l.stream === 'stdout'),
+      stderr: lines.filter((l) => l.stream === 'stderr'),
+    });
+    expect(byStream(got('logger'))).toEqual(byStream(LOGGER_LINES));
+    expect(got('exit3')).toEqual(EXIT3_LINES);
+    expect(rows.every((r) => ours.has(String(r['container_name'])))).toBe(true);
+    const logger = containers.get('logger') as Container;
+    expect(rows.filter((r) => r['container_name'] === logger.name).every((r) => r['container_id'] === logger.id)).toBe(true);
+    // Lines by severity and stream: the counts of what the containers wrote.
     const bySeverity = await influxql(q('lookout-influxdb-container', 'Log lines by severity'));
-    const counted = bySeverity.filter((s) => s.tags?.['severity'] === 'err').flatMap((s) => s.values.map((v) => Number(v[1]))).reduce((a, b) => a + b, 0);
-    expect(counted, 'error lines of busy and exit3').toBe(8);
+    const counted: Record<string, number> = {};
+    for (const s of bySeverity) {
+      const key = `${s.tags?.['severity']} ${s.tags?.['stream']}`;
+      counted[key] = (counted[key] ?? 0) + s.values.reduce((n, v) => n + Number(v[1]), 0);
+    }
+    const expected: Record<string, number> = {};
+    for (const l of [...LOGGER_LINES, ...EXIT3_LINES]) expected[`${l.severity} ${l.stream}`] = (expected[`${l.severity} ${l.stream}`] ?? 0) + 1;
+    expect(counted).toEqual(expected);
   });
 });

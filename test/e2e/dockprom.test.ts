@@ -32,7 +32,6 @@ const ALERTS = join(DOCKPROM, 'alert.rules');
  * it does export it, the query must return data (PASS) and the entry can go.
  */
 const PENDING: ReadonlyArray<{ readonly metric: RegExp; readonly reason: string }> = [
-  { metric: /^container_fs_usage_bytes$/, reason: 'container_fs_usage_bytes (filesystem usage of the container\'s layer) is not provided yet: a later issue' },
   { metric: /^container_network_/, reason: 'container_network_* (per-container interface counters) is pending the network issue' },
 ];
 
