@@ -127,7 +127,7 @@ export class Agent {
     }
     routesOpen = false;
     let agent: Agent | undefined;
-    const server = buildServer(routes, { ready: () => agent?.ready ?? false, closing: () => agent?.closing ?? false, snapshot: () => pipeline.snapshot() }, VERSION, serverSecurity(config));
+    const server = buildServer(routes, { ready: () => agent?.ready ?? false, closing: () => agent?.closing ?? false, snapshot: () => pipeline.snapshot(), recentLogs: (id) => router.recent.get(id) }, VERSION, serverSecurity(config));
     agent = new Agent(log, collectors, exporters, pipeline, server, self);
     agent.budget = budget;
     try {

@@ -65,9 +65,14 @@ export function parseCli(argv: readonly string[]): Parsed {
 async function run(config: Config, reload: () => Config): Promise<void> {
   let log = createLogger(config.log.level);
   let current = config;
-  let agent = await Agent.start(config, { log });
+  let agent: Agent | undefined;
+  // The handlers are in place before the agent starts: a SIGTERM that arrives while it starts
+  // stops it in order once it is up, instead of killing the process mid-write.
+  const starting = Agent.start(config, { log }).then((a) => {
+    agent = a;
+  });
   let signals = 0;
-  let reloading: Promise<void> = Promise.resolve();
+  let reloading: Promise<void> = starting.catch(() => undefined);
   const onSignal = (sig: NodeJS.Signals): void => {
     signals++;
     if (signals > 1) {
@@ -75,7 +80,7 @@ async function run(config: Config, reload: () => Config): Promise<void> {
       process.exit(130);
     }
     log.info({ signal: sig }, 'stopping');
-    void reloading.then(() => agent.stop()).then(() => process.exit(0));
+    void reloading.then(() => agent?.stop()).then(() => process.exit(0));
   };
   const onHup = (): void => {
     reloading = reloading.then(async () => {
@@ -92,7 +97,7 @@ async function run(config: Config, reload: () => Config): Promise<void> {
         return;
       }
       log.info('SIGHUP: configuration changed; restarting the agent with it');
-      await agent.stop();
+      await agent?.stop();
       try {
         log = createLogger(next.log.level);
         agent = await Agent.start(next, { log });
@@ -106,6 +111,7 @@ async function run(config: Config, reload: () => Config): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   process.on('SIGHUP', onHup);
+  await starting;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

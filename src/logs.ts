@@ -41,9 +41,53 @@ export interface LogWriter {
   writeLogs(records: readonly LogRecord[]): Promise<void>;
 }
 
-/** Fans records out to every log destination and waits for all of them. */
+/** A line as the live page shows it. */
+export interface RecentLine {
+  readonly time: string;
+  readonly stream: Stream;
+  readonly message: string;
+}
+
+/**
+ * The last few lines of each container, for the live page: bounded per container, in
+ * length, and in containers (the longest-quiet container is forgotten first).
+ */
+export class RecentLines {
+  private readonly byId = new Map<string, RecentLine[]>();
+
+  constructor(
+    private readonly perContainer = 3,
+    private readonly maxContainers = 5000,
+    private readonly maxChars = 500,
+  ) {}
+
+  add(records: readonly LogRecord[]): void {
+    for (const r of records) {
+      const id = r.labels.get('id');
+      if (id === undefined) continue;
+      let lines = this.byId.get(id);
+      if (lines === undefined) {
+        if (this.byId.size >= this.maxContainers) this.byId.delete(this.byId.keys().next().value as string);
+        lines = [];
+      } else {
+        // Re-inserted, so the map's order stays least recently written first.
+        this.byId.delete(id);
+      }
+      this.byId.set(id, lines);
+      lines.push({ time: r.time, stream: r.stream, message: r.message.length > this.maxChars ? `${r.message.slice(0, this.maxChars)}…` : r.message });
+      if (lines.length > this.perContainer) lines.shift();
+    }
+  }
+
+  get(id: string): readonly RecentLine[] {
+    return this.byId.get(id) ?? [];
+  }
+}
+
+/** Fans records out to every log destination and waits for all of them; keeps each container's last lines for the page. */
 export class LogRouter implements LogSink {
   private readonly writers: LogWriter[] = [];
+  readonly recent = new RecentLines();
 
   add(w: LogWriter): void {
     this.writers.push(w);
@@ -55,6 +99,7 @@ export class LogRouter implements LogSink {
 
   async write(records: readonly LogRecord[]): Promise<void> {
     if (records.length === 0 || this.writers.length === 0) return;
+    this.recent.add(records);
     if (this.writers.length === 1) return (this.writers[0] as LogWriter).writeLogs(records);
     await Promise.all(this.writers.map((w) => w.writeLogs(records)));
   }

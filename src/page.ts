@@ -1,9 +1,10 @@
 /**
  * The live page at `/` (like cAdvisor's UI): the node's containers with CPU, memory against
- * limit and restarts, refreshed every few seconds, usable without Grafana. The page is one
+ * limit, restarts and recent log lines, refreshed every few seconds, usable without Grafana. The page is one
  * static HTML document; it polls `/api/containers`, which is computed from the same
  * snapshots as /metrics (CPU as a rate between the last two snapshots it saw).
  */
+import type { RecentLine } from './logs.js';
 import type { Family, Snapshot } from './model.js';
 
 export interface ContainerRow {
@@ -21,6 +22,8 @@ export interface ContainerRow {
   restarts?: number;
   oomKills?: number;
   lastTermination?: string;
+  /** The container's last log lines, when a log destination is configured (the logs collector reads only then). */
+  logs?: readonly RecentLine[];
 }
 
 export interface ContainersView {
@@ -41,7 +44,7 @@ function byId(f: Family | undefined, extra?: (e: Record<string, string>) => bool
 }
 
 /** Builds the page's data from the current snapshot and, for CPU rates, the previous one. */
-export function containersView(cur: Snapshot, prev: Snapshot | undefined): ContainersView {
+export function containersView(cur: Snapshot, prev: Snapshot | undefined, recent?: (id: string) => readonly RecentLine[]): ContainersView {
   const fam = (name: string): Family | undefined => cur.families.find((f) => f.def.name === name);
   const prevFam = prev?.families.find((f) => f.def.name === 'container_cpu_usage_seconds_total');
   const cpu = byId(fam('container_cpu_usage_seconds_total'));
@@ -81,6 +84,7 @@ export function containersView(cur: Snapshot, prev: Snapshot | undefined): Conta
       restarts: restarts.get(id),
       oomKills: ooms.get(id),
       lastTermination: reasons.get(id),
+      logs: recent?.(id),
     };
     seen.set(id, row);
   }
@@ -105,12 +109,14 @@ th{background:#f0f0f0;font-weight:600}td.num{text-align:right;font-variant-numer
 .bar{display:inline-block;width:90px;height:8px;background:#e8e8e8;border-radius:4px;vertical-align:middle;margin-right:.4rem}
 .bar i{display:block;height:8px;border-radius:4px;background:#3b82f6}.bar i.hot{background:#dc2626}
 .bad{color:#b91c1c;font-weight:600}footer{margin-top:1rem;color:#666}
+tr.logs td{white-space:pre-wrap;font:12px/1.3 ui-monospace,monospace;color:#555;padding-top:0;border-bottom:1px solid #e5e5e5}
+tr.logs .stderr{color:#b91c1c}tr.has-logs td{border-bottom:none}
 </style></head><body>
 <h1>lookout <small id="host"></small></h1>
 <div id="summary">loading…</div>
 <table><thead><tr><th>container</th><th>image</th><th>CPU (cores)</th><th>memory (working set / limit)</th><th>restarts</th><th>OOM kills</th><th>last exit</th></tr></thead>
 <tbody id="rows"></tbody></table>
-<footer>Updated <span id="updated">never</span> · <a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a></footer>
+<footer>Recent log lines show when a log destination is configured (e.g. <code>--log-output-file</code>). Updated <span id="updated">never</span> · <a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a></footer>
 <script>
 const fmtBytes = (b) => b === undefined || b === null ? '–' : b >= 1073741824 ? (b / 1073741824).toFixed(2) + ' GiB' : (b / 1048576).toFixed(1) + ' MiB';
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
@@ -129,10 +135,12 @@ async function refresh() {
       const cpuLim = c.cpuLimitCores ? ' / ' + c.cpuLimitCores.toFixed(2) : '';
       const mem = fmtBytes(c.memoryWorkingSetBytes) + (c.memoryLimitBytes ? ' / ' + fmtBytes(c.memoryLimitBytes) : '');
       const exit = c.lastTermination ? '<span class="' + (c.lastTermination === 'Completed' ? '' : 'bad') + '">' + esc(c.lastTermination) + '</span>' : '';
-      return '<tr data-id="' + esc(c.id) + '"><td title="' + esc(c.id) + '">' + who + '</td><td>' + esc(c.image) + '</td>' +
+      const logs = (c.logs ?? []).map((l) => '<div class="' + esc(l.stream) + '">' + esc(l.time.slice(11, 19)) + ' ' + esc(l.message) + '</div>').join('');
+      return '<tr data-id="' + esc(c.id) + '"' + (logs ? ' class="has-logs"' : '') + '><td title="' + esc(c.id) + '">' + who + '</td><td>' + esc(c.image) + '</td>' +
         '<td class="num">' + bar(c.cpuLimitCores ? c.cpuCores / c.cpuLimitCores : undefined) + cpu + cpuLim + '</td>' +
         '<td class="num">' + bar(c.memoryLimitBytes ? c.memoryWorkingSetBytes / c.memoryLimitBytes : undefined) + mem + '</td>' +
-        '<td class="num">' + (c.restarts ?? '–') + '</td><td class="num ' + (c.oomKills ? 'bad' : '') + '">' + (c.oomKills ?? 0) + '</td><td>' + exit + '</td></tr>';
+        '<td class="num">' + (c.restarts ?? '–') + '</td><td class="num ' + (c.oomKills ? 'bad' : '') + '">' + (c.oomKills ?? 0) + '</td><td>' + exit + '</td></tr>' +
+        (logs ? '<tr class="logs" data-logs-of="' + esc(c.id) + '"><td colspan="7">' + logs + '</td></tr>' : '');
     });
     document.getElementById('rows').innerHTML = rows.join('');
     document.getElementById('summary').textContent = v.containers.length + ' containers · ' + (v.machine.cpuCores ?? '?') + ' CPUs · ' + fmtBytes(v.machine.memoryBytes) + ' memory';

@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { HttpRoute } from './component.js';
 import { LookoutError } from './errors.js';
 import type { Snapshot } from './model.js';
+import type { RecentLine } from './logs.js';
 import { containersView, PAGE_HTML } from './page.js';
 
 export interface ServerState {
@@ -15,6 +16,8 @@ export interface ServerState {
   closing(): boolean;
   /** The pipeline's coalesced snapshot, for the page's API. */
   snapshot(): Promise<Snapshot>;
+  /** A container's last log lines, by cgroup id, for the page. */
+  recentLogs?(id: string): readonly RecentLine[];
 }
 
 export function splitListen(listen: string): { host: string; port: number } {
@@ -79,7 +82,7 @@ export function buildServer(routes: readonly HttpRoute[], state: ServerState, ve
       prev = cur;
       cur = s;
     }
-    return reply.header('cache-control', 'no-store').send(containersView(s, prev));
+    return reply.header('cache-control', 'no-store').send(containersView(s, prev, state.recentLogs));
   });
   for (const r of routes) {
     app.get(r.path, async (req, reply) => {

@@ -120,7 +120,11 @@ export class EngineCollector implements Collector {
         );
         if (!signal.aborted) this.ctx.log.warn({ socket: this.engine.socketPath }, `${this.runtime} event stream ended; reconnecting`);
       } catch (err) {
-        if (this.connected || backoff === BACKOFF_MIN_MS) this.ctx.log.warn({ err: String(err), retry_ms: backoff }, `${this.runtime} API unavailable; using on-disk state until it is back`);
+        if (this.connected || backoff === BACKOFF_MIN_MS) {
+          // No socket at all is how Podman usually runs (its service is started on demand): not a warning.
+          const level = existsSync(this.engine.socketPath) || this.connected ? 'warn' : 'info';
+          this.ctx.log[level]({ err: String(err), retry_ms: backoff }, `${this.runtime} API unavailable; using on-disk state until it is back`);
+        }
       }
       this.connected = false;
       firstList();

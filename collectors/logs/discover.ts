@@ -130,7 +130,6 @@ export class Scanner {
   private scans = 0;
   private extra: ExtraSources = {};
   /** Labels of each user file followed, by path. */
-  private readonly fileLabels = new Map<string, Readonly<Record<string, string>>>();
 
   constructor(
     /** Docker's `containers` directory, resolved under the host root, or undefined when off. */
@@ -144,11 +143,6 @@ export class Scanner {
   /** Adds Podman's logs and user files to what is scanned, from the next scan on. */
   configure(extra: ExtraSources): void {
     this.extra = extra;
-  }
-
-  /** The configured labels of a user file (`file:<path>` group), by its path. */
-  labelsOf(path: string): Readonly<Record<string, string>> | undefined {
-    return this.fileLabels.get(path);
   }
 
   /** Whether `dir` must be listed: never seen, changed, recently modified, or a full scan. */
@@ -198,7 +192,6 @@ export class Scanner {
     if (this.extra.files !== undefined && this.extra.files.length > 0) this.scanFiles(this.extra.files, full, changed, present, errors, seenDirs);
     for (const dir of [...this.groupsByDir.keys()]) if (!seenDirs.has(dir)) this.groupsByDir.delete(dir);
     for (const dir of [...this.mtimes.keys()]) if (!seenDirs.has(dir) && dir !== this.dockerDir && dir !== this.podsDir && dir !== this.linksDir) this.mtimes.delete(dir);
-    for (const path of [...this.fileLabels.keys()]) if (!present.has(`file:${path}`)) this.fileLabels.delete(path);
     return { changed, present, errors };
   }
 
@@ -367,7 +360,6 @@ export class Scanner {
         }
         return groups;
       }, changed, present);
-      for (const g of this.groupsByDir.get(dir) ?? []) if (g.labels !== undefined) this.fileLabels.set(g.key.slice('file:'.length), g.labels);
     }
   }
 }

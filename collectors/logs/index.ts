@@ -7,14 +7,12 @@ import { join } from 'node:path';
 import type { Collector, CollectorFactory, ComponentContext } from '../../src/component.js';
 import { LookoutError } from '../../src/errors.js';
 import { hostPath } from '../../src/hostpath.js';
-import type { LogRecord, LogSink } from '../../src/logs.js';
 import { type Accumulator, Labels, metric } from '../../src/model.js';
 import { parseDuration } from '../../src/schema.js';
 import { configSchema, type LogsConfig } from './config.js';
-import { type ExtraSources, globBase, globDepth, type Scanner } from './discover.js';
+import { type ExtraSources, globBase } from './discover.js';
 import { type ProcessOptions, Processor } from './process.js';
-import { type Group, Tailer } from './tail.js';
-import { LogWatcher } from './watch.js';
+import { Tailer } from './tail.js';
 
 export const M = {
   lines: metric({
@@ -115,35 +113,8 @@ function processOptions(c: LogsConfig): ProcessOptions {
   return { keep: c.keep, drop: c.drop, redact: c.redact, parseJson: c.parse_json, detectLevel: c.detect_level };
 }
 
-/** `base` with `extra` on top: a configured label replaces the identity label of the same name. */
-function withLabels(base: Labels, extra: Readonly<Record<string, string>>): Labels {
-  const keys = Object.keys(extra);
-  if (keys.length === 0) return base;
-  return new Labels([...base.pairs.filter(([k]) => !(k in extra)), ...keys.sort().map((k) => [k, extra[k] as string] as const)]);
-}
-
-/**
- * Podman's logs and user files, which tail.ts does not yet take in its options: given to its
- * Scanner, and watched by a watcher of their own that wakes the Tailer as its own does.
- * TODO: move into TailerOptions (`extraSources`) once tail.ts takes them; then this goes.
- */
-function attachSources(tailer: Tailer, sources: ExtraSources, watch: boolean, ctx: ComponentContext): { scanner: Scanner; watcher?: LogWatcher } {
-  const t = tailer as unknown as { scanner?: Scanner; onWatch?(ev: string, path: string): void; error(kind: 'watch', err: unknown): void };
-  const { scanner, onWatch } = t;
-  if (typeof scanner?.configure !== 'function' || typeof onWatch !== 'function') throw new Error('collectors/logs: Tailer no longer has scanner/onWatch; pass the extra sources through TailerOptions');
-  scanner.configure(sources);
-  if (!watch) return { scanner };
-  const roots: Array<[string, 'podman' | 'files', number]> = [];
-  if (sources.podmanDir !== undefined) roots.push([sources.podmanDir, 'podman', 0]);
-  for (const f of sources.files ?? []) roots.push([globBase(f.glob), 'files', globDepth(f.glob)]);
-  const watcher = new LogWatcher(roots, ctx.log, (ev, p) => onWatch.call(tailer, ev, p), (err) => t.error('watch', err));
-  return { scanner, watcher };
-}
-
 class LogsCollector implements Collector {
   private tailer: Tailer | undefined;
-  private scanner: Scanner | undefined;
-  private watcher: LogWatcher | undefined;
   private stopped = false;
 
   constructor(
@@ -163,18 +134,14 @@ class LogsCollector implements Collector {
     if (this.stopped || this.tailer || !this.config.enabled || !this.ctx.logs.enabled) return;
     const c = this.config;
     const root = this.ctx.root;
-    const sources: ExtraSources = {
+    const extraSources: ExtraSources = {
       ...(c.podman ? { podmanDir: hostPath(root, join(c.podman_storage_root, 'overlay-containers')) } : {}),
       files: c.files.map((f) => ({ glob: join(hostPath(root, globBase(f.path)), f.path.slice(globBase(f.path).length)), format: f.format, labels: f.labels })),
     };
-    // User files' records get their configured labels on the way to the destinations.
-    const sink: LogSink = {
-      enabled: this.ctx.logs.enabled,
-      write: (records) => this.ctx.logs.write(this.labelled(records)),
-    };
-    this.tailer = new Tailer({ ...this.ctx, logs: sink }, {
+    this.tailer = new Tailer(this.ctx, {
       ...(c.docker ? { dockerDir: hostPath(root, join(c.docker_data_root, 'containers')) } : {}),
       ...(c.cri ? { podsDir: hostPath(root, c.pods_dir), linksDir: hostPath(root, c.containers_dir) } : {}),
+      extraSources,
       stateDir: join(this.ctx.stateDir, 'logs'),
       watch: c.watch,
       rescanMs: parseDuration(c.rescan_interval),
@@ -189,41 +156,10 @@ class LogsCollector implements Collector {
       multilineTimeoutMs: parseDuration(c.multiline_timeout),
       process: processOptions(c),
     });
-    const attached = attachSources(this.tailer, sources, c.watch, this.ctx);
-    this.scanner = attached.scanner;
-    this.watcher = attached.watcher;
     this.tailer.start();
-    this.watcher?.start();
     // The agent aborts before it flushes the destinations: stop sending then; shutdown() persists.
     signal?.addEventListener('abort', () => void this.tailer?.stop(), { once: true });
     this.ctx.log.info({ files: this.tailer.files.size, containers: this.tailer.groups.size, watch: this.tailer.watchMode }, 'following container logs');
-  }
-
-  private readonly fileLabelCache = new Map<string, { base: Labels; value: Labels }>();
-
-  /** The labels of a record or group from `source`/path: the configured labels of a user file on top. */
-  private labelsFor(base: Labels, path: string): Labels {
-    const extra = this.scanner?.labelsOf(path);
-    if (extra === undefined) return base;
-    const c = this.fileLabelCache.get(path);
-    if (c !== undefined && c.base === base) return c.value;
-    const value = withLabels(base, extra);
-    this.fileLabelCache.set(path, { base, value });
-    return value;
-  }
-
-  private labelled(records: readonly LogRecord[]): readonly LogRecord[] {
-    if (this.config.files.length === 0) return records;
-    return records.map((r) => {
-      if (r.source === undefined) return r;
-      const labels = this.labelsFor(r.labels, r.source);
-      return labels === r.labels ? r : { ...r, labels };
-    });
-  }
-
-  private groupLabels(g: Group): Labels {
-    const base = g.labels(this.ctx);
-    return g.key.startsWith('file:') ? this.labelsFor(base, g.key.slice('file:'.length)) : base;
   }
 
   async collect(acc: Accumulator): Promise<void> {
@@ -233,7 +169,7 @@ class LogsCollector implements Collector {
     // Groups with the same labels (user files given the same labels, say) are one series.
     const byLabels = new Map<string, { labels: Labels; counts: Map<string, { stream: string; level: string; lines: number; bytes: number }>; lagSeconds: number }>();
     for (const g of t.groups.values()) {
-      const labels = this.groupLabels(g);
+      const labels = g.labels(this.ctx);
       let s = byLabels.get(labels.text);
       if (s === undefined) {
         s = { labels, counts: new Map(), lagSeconds: 0 };
@@ -272,7 +208,6 @@ class LogsCollector implements Collector {
 
   async shutdown(): Promise<void> {
     this.stopped = true;
-    await this.watcher?.close();
     await this.tailer?.stop();
   }
 }

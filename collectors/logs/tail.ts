@@ -25,10 +25,10 @@ import { RateLimitedLog } from '../../src/log.js';
 import type { LogRecord, Stream } from '../../src/logs.js';
 import { Labels } from '../../src/model.js';
 import { type CheckpointEntry, CheckpointStore, fileKey } from './checkpoints.js';
-import { type FoundGroup, Scanner } from './discover.js';
+import { type ExtraSources, type FoundGroup, globBase, globDepth, Scanner } from './discover.js';
 import { type Format, parseLine, type Piece } from './formats.js';
 import { type ProcessOptions, Processor } from './process.js';
-import { LogWatcher, type WatchEvent } from './watch.js';
+import { LogWatcher, type RootKind, type WatchEvent } from './watch.js';
 
 export const TRUNCATION_MARKER = ' [lookout: truncated]';
 /** Bytes of a file's beginning hashed into its fingerprint. */
@@ -45,6 +45,12 @@ export interface TailerOptions {
   readonly dockerDir?: string;
   readonly podsDir?: string;
   readonly linksDir?: string;
+  /**
+   * Podman's `k8s-file` logs and user-configured files: scanned with the others, their
+   * directories watched by the same watcher, and a user file's configured labels put on its
+   * records and log metrics.
+   */
+  readonly extraSources?: ExtraSources;
   readonly stateDir: string;
   readonly watch: boolean;
   readonly rescanMs: number;
@@ -144,13 +150,26 @@ export class Group {
   lastDelivered = 0;
   private base: Labels | undefined;
   private merged: Labels | undefined;
+  /** A user file's configured labels (`collectors.logs.files[].labels`); undefined for containers. */
+  private configured: Readonly<Record<string, string>> | undefined;
 
   constructor(
     readonly key: string,
     readonly format: Format,
   ) {}
 
-  /** The container's identity labels, as on its metric series; the pod path's names fill in what the directory does not know. */
+  /** Sets a user file's configured labels; `labels()` forms the labels again when they change. */
+  configure(labels: Readonly<Record<string, string>> | undefined): void {
+    if (labels === this.configured) return;
+    this.configured = labels;
+    this.merged = undefined;
+  }
+
+  /**
+   * The container's identity labels, as on its metric series; the pod path's names fill in
+   * what the directory does not know, and a user file's configured labels go on top. Formed
+   * again only when the directory's identity changes, so records share one Labels object.
+   */
   labels(ctx: ComponentContext): Labels {
     const extra: Array<[string, string]> = [];
     let base: Labels;
@@ -166,13 +185,21 @@ export class Group {
       if (v !== undefined && base.get(k) === undefined) extra.push([k, v]);
     }
     this.base = base;
-    this.merged = extra.length > 0 ? new Labels([...base.pairs, ...extra]) : base;
+    const merged = extra.length > 0 ? new Labels([...base.pairs, ...extra]) : base;
+    this.merged = this.configured === undefined ? merged : withLabels(merged, this.configured);
     return this.merged;
   }
 
   sort(): void {
     this.files.sort((a, b) => a.born - b.born || b.age - a.age);
   }
+}
+
+/** `base` with `extra` on top: a configured label replaces the identity label of the same name. */
+function withLabels(base: Labels, extra: Readonly<Record<string, string>>): Labels {
+  const keys = Object.keys(extra);
+  if (keys.length === 0) return base;
+  return new Labels([...base.pairs.filter(([k]) => !(k in extra)), ...keys.sort().map((k) => [k, extra[k] as string] as const)]);
 }
 
 /** One batch being filled: the records, and the files whose offsets it moves. */
@@ -245,6 +272,7 @@ export class Tailer {
     private readonly opts: TailerOptions,
   ) {
     this.scanner = new Scanner(opts.dockerDir, opts.podsDir, opts.linksDir, ctx.now);
+    if (opts.extraSources !== undefined) this.scanner.configure(opts.extraSources);
     this.store = new CheckpointStore(opts.stateDir, (kind, err) => this.error(kind, err));
     this.buf = Buffer.allocUnsafe(opts.maxLineBytes + RAW_SLACK);
     this.problems = new RateLimitedLog(ctx.log, ctx.now);
@@ -273,16 +301,19 @@ export class Tailer {
     // Entries for files that are gone: nothing left to resume.
     this.saved.clear();
     if (this.opts.watch) {
-      const roots: Array<[string, 'docker' | 'pods']> = [];
+      const roots: Array<[string, RootKind, number?]> = [];
       if (this.opts.dockerDir) roots.push([this.opts.dockerDir, 'docker']);
       if (this.opts.podsDir) roots.push([this.opts.podsDir, 'pods']);
+      const extra = this.opts.extraSources;
+      if (extra?.podmanDir !== undefined) roots.push([extra.podmanDir, 'podman']);
+      for (const f of extra?.files ?? []) roots.push([globBase(f.glob), 'files', globDepth(f.glob)]);
       this.watcher = new LogWatcher(roots, this.ctx.log, (ev, p) => this.onWatch(ev, p), (err) => this.error('watch', err));
       this.watcher.start();
     }
     this.loop = this.run();
   }
 
-  /** A container directory appeared or went: rescan now, and again shortly (its log file may come a moment after it). */
+  /** A container directory (or a user file) appeared or went: rescan now, and again shortly (its log file may come a moment after it). */
   private onWatch(_ev: WatchEvent, _path: string): void {
     this.rescanWanted = true;
     this.wake();
@@ -377,6 +408,7 @@ export class Tailer {
     g.namespace = fg.namespace;
     g.pod = fg.pod;
     g.container = fg.container;
+    g.configure(fg.labels);
     const seen = new Set<TrackedFile>();
     for (const ff of fg.files) {
       const key = fileKey(ff.dev, ff.ino);

@@ -27,6 +27,17 @@ export type RootKind = 'docker' | 'pods' | 'podman' | 'files';
 
 const ID = /^[0-9a-f]{64}$/;
 
+/** Whether a watcher of `root` should leave `path` (at or under it) alone. */
+function ignoredUnder(root: string, kind: RootKind, depth: number, path: string): boolean {
+  if (path === root) return false;
+  if (!path.startsWith(root + sep)) return true;
+  const parts = path.slice(root.length + 1).split(sep);
+  if (kind === 'files') return parts.length > depth + 1;
+  if (kind === 'docker' || kind === 'podman') return parts.length !== 1 || !ID.test(parts[0] as string);
+  if (parts.length === 1) return parsePodDir(parts[0] as string) === undefined;
+  return parts.length !== 2;
+}
+
 export class LogWatcher {
   private readonly watchers = new Map<string, FSWatcher>();
   private polling = false;
@@ -51,13 +62,7 @@ export class LogWatcher {
   /** Whether chokidar should leave `path` alone: anything but container and pod directories (and user file directories). */
   ignored(path: string): boolean {
     for (const [root, kind, depth = 0] of this.roots) {
-      if (path === root) return false;
-      if (!path.startsWith(root + sep)) continue;
-      const parts = path.slice(root.length + 1).split(sep);
-      if (kind === 'files') return parts.length > depth + 1;
-      if (kind === 'docker' || kind === 'podman') return parts.length !== 1 || !ID.test(parts[0] as string);
-      if (parts.length === 1) return parsePodDir(parts[0] as string) === undefined;
-      return parts.length !== 2;
+      if (path === root || path.startsWith(root + sep)) return ignoredUnder(root, kind, depth, path);
     }
     return true;
   }
@@ -65,7 +70,9 @@ export class LogWatcher {
   start(): void {
     if (this.closed) return;
     for (const [root, kind, depth = 0] of this.roots) {
-      if (this.watchers.has(root)) continue;
+      // One chokidar per root and kind: a user glob may start at a runtime's directory, or above it.
+      const key = `${kind}:${depth}:${root}`;
+      if (this.watchers.has(key)) continue;
       const w = watch(root, {
         ignoreInitial: true,
         persistent: false,
@@ -73,12 +80,13 @@ export class LogWatcher {
         depth: kind === 'files' ? depth : kind === 'pods' ? 1 : 0,
         usePolling: this.polling,
         interval: 1000,
-        ignored: (p: string) => this.ignored(p),
+        // Each root's own rule: roots may nest (a user glob above Docker's directory).
+        ignored: (p: string) => ignoredUnder(root, kind, depth, p),
       });
       for (const ev of ['addDir', 'unlinkDir'] as const) w.on(ev, (p: string) => this.onEvent(ev, p));
       if (kind === 'files') for (const ev of ['add', 'unlink'] as const) w.on(ev, (p: string) => this.onEvent(ev, p));
       w.on('error', (err: unknown) => this.failed(err));
-      this.watchers.set(root, w);
+      this.watchers.set(key, w);
     }
   }
 

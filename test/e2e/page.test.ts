@@ -1,10 +1,12 @@
 /**
  * The live page at `/` in a real headless Chromium (Debian's, driven by playwright-core): it
- * loads, lists a real running container with its memory limit, and updates. A screenshot is
- * saved under test-results/.
+ * loads, lists a real running container with its memory limit and its recent log lines, and
+ * updates. A screenshot is saved under test-results/.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { beforeAll, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { chromium } from 'playwright-core';
 import { useAgent } from '../helpers/agent.js';
 import { dockerUsable, useContainers } from '../helpers/docker.js';
@@ -20,13 +22,16 @@ const avail = all(
 
 describeWith(avail, 'the live page in headless Chromium', () => {
   const pool = useContainers();
-  const agent = useAgent({ collect: { min_interval: '100ms' } });
+  // A log destination, so that the logs collector reads and the page has recent lines to show.
+  const dir = mkdtempSync(join(tmpdir(), 'lookout-e2e-page-'));
+  const agent = useAgent({ collect: { min_interval: '100ms' }, exporters: { file: { path: join(dir, 'logs.jsonl') } } });
   beforeAll(async () => {
     await agent.start();
   });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('lists a running container with its memory limit, and updates', async () => {
-    const c = await pool.run({ prefix: 'page', flags: ['--memory', '64m', '--cpus', '0.5'], sh: 'while :; do :; done' });
+  it('lists a running container with its memory limit and recent log lines, and updates', async () => {
+    const c = await pool.run({ prefix: 'page', flags: ['--memory', '64m', '--cpus', '0.5'], sh: 'echo "page-hello <b>not bold</b>"; echo "page-oops" >&2; while :; do :; done' });
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -39,6 +44,11 @@ describeWith(avail, 'the live page in headless Chromium', () => {
       await expect.poll(async () => (await row.locator('td').nth(3).textContent()) ?? '', { timeout: 10_000 }).toContain('/ 64.0 MiB');
       // CPU becomes a number once two snapshots are apart, and the page keeps refreshing.
       await expect.poll(async () => Number((await row.locator('td').nth(2).textContent())?.split(' / ')[0]), { timeout: 15_000 }).toBeGreaterThan(0.2);
+      // Its last log lines, below its row, escaped (no <b> element made of the log text).
+      const logs = page.locator(`tr.logs[data-logs-of="${await row.getAttribute('data-id')}"]`);
+      await expect.poll(async () => (await logs.textContent()) ?? '', { timeout: 15_000 }).toContain('page-hello <b>not bold</b>');
+      expect(await logs.locator('b').count()).toBe(0);
+      expect(await logs.locator('.stderr').textContent()).toContain('page-oops');
       const t1 = await page.locator('#updated').getAttribute('data-time');
       await expect.poll(async () => page.locator('#updated').getAttribute('data-time'), { timeout: 10_000 }).not.toBe(t1);
       mkdirSync('test-results', { recursive: true });
