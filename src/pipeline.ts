@@ -33,7 +33,7 @@ export class Pipeline {
     private readonly collectors: readonly RunningCollector[],
     private readonly catalogue: readonly MetricDef[],
     private readonly self: SelfMetrics,
-    private readonly log: Logger,
+    log: Logger,
     private readonly now: () => number,
     private readonly minIntervalMs: number,
     private readonly maxSeries = Infinity,

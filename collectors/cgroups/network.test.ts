@@ -3,7 +3,6 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ContainerDirectory } from '../../src/containers.js';
 import { LookoutError } from '../../src/errors.js';

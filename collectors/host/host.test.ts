@@ -3,10 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ComponentContext } from '../../src/component.js';
-import { ContainerDirectory } from '../../src/containers.js';
 import { LookoutError } from '../../src/errors.js';
 import { SnapshotBuilder } from '../../src/model.js';
 import { hostCollector, parseCpuinfo, parseMeminfo } from './index.js';

@@ -88,7 +88,7 @@ function startTailer(root: string, sink: LogSink, stateDir: string, over: Partia
   return t;
 }
 
-const docker = (id: string, text: string, stream = 'stdout', time = '2026-11-25T01:04:12.340908295Z'): string => `${JSON.stringify({ log: text, stream, time })}\n`;
+const docker = (_id: string, text: string, stream = 'stdout', time = '2026-11-25T01:04:12.340908295Z'): string => `${JSON.stringify({ log: text, stream, time })}\n`;
 
 describe('line formats', () => {
   it('reads Docker json-file lines: whole, partial, stderr, escapes; undefined for anything else', () => {
