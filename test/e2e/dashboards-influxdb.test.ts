@@ -43,12 +43,11 @@ import { Agent } from '../../src/agent.js';
 import { validate } from '../../src/config.js';
 import { type Container, dockerUsable, exec, inspect, useContainers, type Veth, vethInto } from '../helpers/docker.js';
 import { all, describeWith, requireOrSkip } from '../helpers/require.js';
-import { freePort, waitFor } from '../helpers/util.js';
-import { Daemon } from './exporters-support.js';
+import { waitFor } from '../helpers/util.js';
+import { Daemon, INFLUXD, influxd } from './exporters-support.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const OUTPUT = join(REPO, 'test-results', 'dashboard-influxql.json');
-const INFLUXD = process.env['LOOKOUT_E2E_INFLUXD'] ?? 'influxd';
 const DB = 'lookout_dash_e2e';
 /** The `host` tag of this agent's points: unique, so that the node overview shows this agent only. */
 const HOST = `e2e-dash-${process.pid}`;
@@ -189,31 +188,7 @@ describeWith(avail, 'every InfluxQL query of the InfluxDB dashboards against a r
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'lookout-e2e-dash-influxd-'));
-    const [http, rpc] = [await freePort(), await freePort()];
-    url = `http://127.0.0.1:${http}`;
-    const conf = join(dir, 'influxdb.conf');
-    writeFileSync(
-      conf,
-      [
-        'reporting-disabled = true',
-        `bind-address = "127.0.0.1:${rpc}"`,
-        '[meta]',
-        `  dir = "${join(dir, 'meta')}"`,
-        '[data]',
-        `  dir = "${join(dir, 'data')}"`,
-        `  wal-dir = "${join(dir, 'wal')}"`,
-        '  query-log-enabled = false',
-        '[monitor]',
-        '  store-enabled = false',
-        '[continuous_queries]',
-        '  enabled = false',
-        '[http]',
-        `  bind-address = "127.0.0.1:${http}"`,
-        '  log-enabled = false',
-        '',
-      ].join('\n'),
-    );
-    influx = new Daemon(INFLUXD, ['-config', conf], `${url}/ping`);
+    ({ daemon: influx, url } = await influxd(dir, false));
     await influx.start();
     started = Date.now();
 

@@ -12,13 +12,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Agent } from '../../src/agent.js';
 import { validate } from '../../src/config.js';
 import { describeWith, requireOrSkip } from '../helpers/require.js';
-import { exec, freePort, sleep, waitFor } from '../helpers/util.js';
+import { exec, sleep, waitFor } from '../helpers/util.js';
 import type { InfluxConfig } from '../../exporters/influxdb/config.js';
 import { influxdbExporter } from '../../exporters/influxdb/index.js';
 import type { LogRecord } from '../../src/logs.js';
-import { API, captureLog, Daemon, fakeContext, hostRoot, selfValue, WEB, WEB_ID } from './exporters-support.js';
+import { API, captureLog, Daemon, fakeContext, hostRoot, INFLUXD, influxd, selfValue, WEB, WEB_ID } from './exporters-support.js';
 
-const INFLUXD = process.env['LOOKOUT_E2E_INFLUXD'] ?? 'influxd';
 
 const avail = await requireOrSkip('InfluxDB 1.x (influxd)', async () => {
   const r = await exec(INFLUXD, ['version'], { timeoutMs: 15_000 });
@@ -58,32 +57,7 @@ describeWith(avail, 'a real InfluxDB 1.x receiving lookout\'s pushes', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'lookout-e2e-influxd-'));
-    const [http, rpc] = [await freePort(), await freePort()];
-    url = `http://127.0.0.1:${http}`;
-    const conf = join(dir, 'influxdb.conf');
-    writeFileSync(
-      conf,
-      [
-        'reporting-disabled = true',
-        `bind-address = "127.0.0.1:${rpc}"`,
-        '[meta]',
-        `  dir = "${join(dir, 'meta')}"`,
-        '[data]',
-        `  dir = "${join(dir, 'data')}"`,
-        `  wal-dir = "${join(dir, 'wal')}"`,
-        '  query-log-enabled = false',
-        '[monitor]',
-        '  store-enabled = false',
-        '[continuous_queries]',
-        '  enabled = false',
-        '[http]',
-        `  bind-address = "127.0.0.1:${http}"`,
-        '  auth-enabled = true',
-        '  log-enabled = false',
-        '',
-      ].join('\n'),
-    );
-    influx = new Daemon(INFLUXD, ['-config', conf], `${url}/ping`);
+    ({ daemon: influx, url } = await influxd(dir, true));
     await influx.start();
     // With no user yet, InfluxDB lets the first admin be created without credentials.
     const res = await fetch(`${url}/query`, { method: 'POST', body: new URLSearchParams({ q: `CREATE USER "admin" WITH PASSWORD '${PASSWORD}' WITH ALL PRIVILEGES` }) });

@@ -15,6 +15,7 @@ import type { ExporterContext } from '../../src/component.js';
 import { createContext } from '../../src/context.js';
 import { Labels, type MetricDef, type Snapshot, SnapshotBuilder } from '../../src/model.js';
 import { SelfMetrics } from '../../src/selfmetrics.js';
+import { freePort } from '../helpers/util.js';
 
 export const WEB_ID = 'a'.repeat(64);
 export const WEB_CGROUP = `/system.slice/docker-${WEB_ID}.scope`;
@@ -195,6 +196,38 @@ export class Receiver {
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+export const INFLUXD = process.env['LOOKOUT_E2E_INFLUXD'] ?? 'influxd';
+
+/** An influxd 1.x for a test, not started yet: its data under `dir`, both its ports on loopback, HTTP auth when asked. */
+export async function influxd(dir: string, auth: boolean): Promise<{ daemon: Daemon; url: string }> {
+  const [http, rpc] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${http}`;
+  const conf = join(dir, 'influxdb.conf');
+  writeFileSync(
+    conf,
+    [
+      'reporting-disabled = true',
+      `bind-address = "127.0.0.1:${rpc}"`,
+      '[meta]',
+      `  dir = "${join(dir, 'meta')}"`,
+      '[data]',
+      `  dir = "${join(dir, 'data')}"`,
+      `  wal-dir = "${join(dir, 'wal')}"`,
+      '  query-log-enabled = false',
+      '[monitor]',
+      '  store-enabled = false',
+      '[continuous_queries]',
+      '  enabled = false',
+      '[http]',
+      `  bind-address = "127.0.0.1:${http}"`,
+      `  auth-enabled = ${auth}`,
+      '  log-enabled = false',
+      '',
+    ].join('\n'),
+  );
+  return { daemon: new Daemon(INFLUXD, ['-config', conf], `${url}/ping`), url };
 }
 
 /**
