@@ -279,7 +279,7 @@ export class Delivery implements Sheddable {
     private readonly send: Sender,
     private readonly opts: DeliveryOptions,
     private readonly self: SelfMetrics,
-    private readonly log: Logger,
+    log: Logger,
     now: () => number = Date.now,
   ) {
     this.labels = { exporter: name };

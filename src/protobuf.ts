@@ -1,12 +1,14 @@
 /**
- * A minimal protobuf writer, for the few small messages lookout encodes by hand (Prometheus
- * remote-write's WriteRequest, Loki's PushRequest): varints, int64, double, strings and nested
- * messages. The tests decode what it writes with protobufjs.
+ * A minimal protobuf writer, for the messages lookout encodes by hand (Prometheus
+ * remote-write's WriteRequest, Loki's PushRequest, OTLP's ExportMetricsServiceRequest):
+ * varints, int64, fixed64, double, strings, nested messages and already-encoded bytes. The
+ * tests decode what it writes with protobufjs or OpenTelemetry's own decoders.
  */
 
 /** A growable byte buffer with the few protobuf primitives these messages need. */
 export class ProtoWriter {
-  private buf: Buffer;
+  /** The bytes; valid up to `pos`. Replaced when it grows, so never keep a reference across writes. */
+  buf: Buffer;
   pos = 0;
 
   /** `initialBytes`: the starting size; it doubles as needed. */
@@ -14,7 +16,8 @@ export class ProtoWriter {
     this.buf = Buffer.allocUnsafe(Math.max(16, initialBytes));
   }
 
-  private ensure(n: number): void {
+  /** Makes room for `n` more bytes (then `buf` may be written directly up to `pos + n`). */
+  ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.pos + n) size *= 2;
@@ -77,10 +80,20 @@ export class ProtoWriter {
     this.pos += inner.pos;
   }
 
+  /** A fixed64 field from a value in [0, 2^64) given as its low and high 32 bits. */
+  fixed64(field: number, lo: number, hi: number): void {
+    this.tag(field, 1);
+    this.ensure(8);
+    this.buf.writeUInt32LE(lo >>> 0, this.pos);
+    this.buf.writeUInt32LE(hi >>> 0, this.pos + 4);
+    this.pos += 8;
+  }
+
   /** Copies already-encoded bytes. */
-  raw(bytes: Buffer): void {
+  raw(bytes: Uint8Array): void {
     this.ensure(bytes.length);
-    bytes.copy(this.buf, this.pos);
+    // TypedArray#set: a plain memory copy, cheaper than Buffer#copy for the short pieces copied here.
+    this.buf.set(bytes, this.pos);
     this.pos += bytes.length;
   }
 
@@ -92,4 +105,19 @@ export class ProtoWriter {
   bytes(): Buffer {
     return Buffer.from(this.buf.subarray(0, this.pos));
   }
+
+  /** The bytes written so far, not copied: valid until the next write or reset. */
+  view(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+/** The bytes a varint of `v` (non-negative, below 2^53) takes. */
+export function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
 }

@@ -9,14 +9,13 @@
  * `lookout validate` redact them), and every error an exporter raises goes through
  * {@link Scrubber}, which blanks any credential a server might echo back.
  */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { type TString, Type } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { Exporter, ExporterContext } from './component.js';
 import { type Batch, Delivery, DeliveryError, httpFailure, type Sender, type Sheddable } from './delivery.js';
-import { errnoCode, LookoutError } from './errors.js';
+import { LookoutError } from './errors.js';
 import { RateLimitedLog } from './log.js';
 import type { Snapshot } from './model.js';
 import { Duration, parseDuration } from './schema.js';

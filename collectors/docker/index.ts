@@ -7,6 +7,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Collector, CollectorFactory, ComponentContext } from '../../src/component.js';
 import type { ContainerDirectory, Runtime } from '../../src/containers.js';
 import { isVanished } from '../../src/errors.js';
@@ -131,13 +132,8 @@ export class EngineCollector implements Collector {
       if (signal.aborted) break;
       const wait = backoff / 2 + Math.random() * (backoff / 2);
       backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, wait);
-        signal.addEventListener('abort', () => {
-          clearTimeout(t);
-          resolve();
-        }, { once: true });
-      });
+      // timers/promises drops its abort listener when the wait ends: waits do not pile listeners on the signal.
+      await sleep(wait, undefined, { signal }).catch(() => undefined);
     }
   }
 

@@ -2,10 +2,10 @@
  * The InfluxDB exporter: line protocol (our own encoder, see lineprotocol.ts) in the
  * Telegraf docker layout or the generic one, pushed on its own interval through a Delivery.
  *
- * - `api: v1` (InfluxDB 1.x, or 2.x's 1.x-compatible /write): through the `influx` client:
- *   its InfluxDB class creates the database, its connection pool sends the writes (with
- *   Basic authentication, never credentials in the query string). The pool's own retries
- *   and host backoff are turned off: the Delivery retries, with its bounded queue.
+ * - `api: v1` (InfluxDB 1.x, or 2.x's 1.x-compatible /write): the `influx` client's InfluxDB
+ *   class creates the database (its pool's own retries and host backoff turned off: the
+ *   Delivery retries, with its bounded queue); the writes are plain POSTs of the encoded
+ *   bytes to `/write` with Basic authentication, never credentials in the query string.
  * - `api: v2` (InfluxDB 2.x, 3.x, Cloud): `/api/v2/write?org=&bucket=&precision=` with
  *   `Authorization: Token ...`, the same line protocol.
  * - `logs.enabled`: container log records too, in Telegraf's syslog layout (logs.ts), through
@@ -14,13 +14,14 @@
  */
 import { InfluxDB } from 'influx';
 import type { IBackoffStrategy } from 'influx/lib/src/backoff/backoff.js';
-import { Pool, RequestError, ServiceNotAvailableError } from 'influx/lib/src/pool.js';
+import { RequestError, ServiceNotAvailableError } from 'influx/lib/src/pool.js';
 import type { Exporter, ExporterContext, ExporterFactory } from '../../src/component.js';
 import { type Batch, DeliveryError, httpFailure, type Sender } from '../../src/delivery.js';
 import { LookoutError } from '../../src/errors.js';
 import { LogPusher, urlForLog, withLogs } from '../../src/logpush.js';
 import type { Snapshot } from '../../src/model.js';
 import { defaultHostname, describeError, type Encode, post, PushExporter, Scrubber } from '../../src/push.js';
+import { ProtoWriter } from '../../src/protobuf.js';
 import { parseDuration, readSecret } from '../../src/schema.js';
 import { VERSION } from '../../src/version.js';
 import { configSchema, type InfluxConfig } from './config.js';
@@ -37,8 +38,36 @@ const NO_BACKOFF: IBackoffStrategy = {
   reset: () => NO_BACKOFF,
 };
 
-/** Encodes snapshots into line-protocol batches of at most `maxItems` field values (a point is never split). */
+/**
+ * Encodes snapshots into line-protocol batches of at most `maxItems` field values (a point is
+ * never split). The builder writes each line straight into a Buffer (a string grown line by
+ * line and then turned into bytes costs more than building it), and batches are copied out.
+ */
 export function lineProtocolEncoder(builder: PointBuilder, precision: Precision): Encode {
+  return function* encode(snapshot: Snapshot, maxItems: number): Iterable<Batch> {
+    const ts = Buffer.from(` ${timestamp(snapshot.time, precision)}\n`, 'latin1');
+    // One buffer per call, not per encoder: the builder writes into it while a batch is out.
+    const out = new ProtoWriter(256 * 1024);
+    let items = 0;
+    /** Where the line being written starts: the end of the batch so far. */
+    let lineStart = 0;
+    for (const n of builder.write(snapshot, out)) {
+      if (items > 0 && items + n > maxItems) {
+        yield { items, body: Buffer.from(out.buf.subarray(0, lineStart - 1)), createdAt: snapshot.time };
+        out.buf.copyWithin(0, lineStart, out.pos);
+        out.pos -= lineStart;
+        items = 0;
+      }
+      out.raw(ts);
+      items += n;
+      lineStart = out.pos;
+    }
+    if (items > 0) yield { items, body: Buffer.from(out.buf.subarray(0, out.pos - 1)), createdAt: snapshot.time };
+  };
+}
+
+/** The same batches from {@link PointBuilder.lines}, a string per line: the reference the tests hold the encoder to. */
+export function lineProtocolStrings(builder: PointBuilder, precision: Precision): Encode {
   return function* encode(snapshot: Snapshot, maxItems: number): Iterable<Batch> {
     const ts = ` ${timestamp(snapshot.time, precision)}\n`;
     let text = '';
@@ -63,20 +92,24 @@ function hostConfig(url: string) {
   return { host: u.hostname, port: u.port !== '' ? Number(u.port) : protocol === 'https' ? 443 : 80, protocol, path: u.pathname.replace(/\/+$/, '') };
 }
 
-/** The 1.x sender: `/write` through the influx client's pool, creating the database first when allowed. */
+/**
+ * The 1.x sender: the `influx` client creates the database (when allowed), then each batch is
+ * POSTed to `/write?db=&precision=&rp=` as bytes with Basic authentication. (The client's
+ * pool takes a string body: a batch would be decoded from UTF-8 and encoded again per send.)
+ */
 function v1Sender(cfg: InfluxConfig, ctx: ExporterContext, password: string, scrub: Scrubber, precision: Precision): Sender {
   const timeoutMs = parseDuration(cfg.timeout);
-  const pool = new Pool({ maxRetries: 0, requestTimeout: timeoutMs, backoff: NO_BACKOFF });
-  pool.addHost(cfg.url.replace(/\/+$/, ''));
-  const auth = cfg.username !== '' ? `${cfg.username}:${password}` : undefined;
   const admin = new InfluxDB({
     ...hostConfig(cfg.url),
     ...(cfg.username !== '' ? { username: cfg.username, password } : {}),
     pool: { maxRetries: 0, requestTimeout: timeoutMs, backoff: NO_BACKOFF },
   });
-  const query: Record<string, string> = { db: cfg.database, precision: V1_PRECISION[precision] };
-  if (cfg.retention_policy !== '') query['rp'] = cfg.retention_policy;
-  const where = `${cfg.url.replace(/\/+$/, '')}/write?db=${encodeURIComponent(cfg.database)}`;
+  const base = cfg.url.replace(/\/+$/, '');
+  let query = `db=${encodeURIComponent(cfg.database)}&precision=${V1_PRECISION[precision]}`;
+  if (cfg.retention_policy !== '') query += `&rp=${encodeURIComponent(cfg.retention_policy)}`;
+  const url = `${base}/write?${query}`;
+  const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8', 'user-agent': `lookout/${VERSION}` };
+  if (cfg.username !== '') headers['authorization'] = `Basic ${Buffer.from(`${cfg.username}:${password}`).toString('base64')}`;
   let databaseReady = !cfg.create_database;
 
   const failure = (err: unknown, what: string): DeliveryError => {
@@ -108,9 +141,9 @@ function v1Sender(cfg: InfluxConfig, ctx: ExporterContext, password: string, scr
   return async (body, signal) => {
     try {
       await ensureDatabase();
-      await pool.discard({ method: 'POST', path: '/write', query, body: body.toString('utf8'), auth, signal });
+      await post(url, body, headers, timeoutMs, signal);
     } catch (err) {
-      const e = err instanceof DeliveryError ? err : failure(err, `POST ${where}`);
+      const e = err instanceof DeliveryError ? err : failure(err, `POST ${base}/write?db=${encodeURIComponent(cfg.database)}`);
       if (cfg.create_database && e.status === 404 && /database not found/i.test(e.message)) {
         databaseReady = false; // dropped behind our back: create it again, then retry
         throw scrub.error(new DeliveryError(e.message, true, e.status));

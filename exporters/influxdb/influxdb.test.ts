@@ -7,7 +7,8 @@ import { redacted, validate } from '../../src/config.js';
 import type { Exporter } from '../../src/component.js';
 import { API_ID, captureLog, fakeContext, Receiver, sampleSnapshot, selfValue, until, WEB_CGROUP, WEB_ID } from '../../test/e2e/exporters-support.js';
 import { type InfluxConfig } from './config.js';
-import { influxdbExporter, lineProtocolEncoder } from './index.js';
+import type { Snapshot } from '../../src/model.js';
+import { influxdbExporter, lineProtocolEncoder, lineProtocolStrings } from './index.js';
 import { parseImage, PointBuilder } from './layout.js';
 
 const T = 1_764_000_000_000;
@@ -135,6 +136,37 @@ describe('batches', () => {
       expect(fields).toBe(x.items);
     }
     expect(small.reduce((a, x) => a + x.items, 0)).toBe(total);
+  });
+});
+
+/** The same series (the same label objects) at another time, with values changed by `f`. */
+function revalue(base: Snapshot, time: number, f: (v: number, i: number) => number): Snapshot {
+  return { ...base, time, families: base.families.map((fam) => ({ ...fam, values: fam.values.map(f) })) };
+}
+
+describe('the Buffer encoder', () => {
+  it('writes byte for byte the lines of the string encoder, across snapshots (plans kept and made again), both layouts, any batch size', () => {
+    for (const layout of ['telegraf', 'prometheus'] as const) {
+      for (const rawCgroups of [false, true]) {
+        for (const max of [1e9, 7, 1]) {
+          const opts = { layout, host: 'node-1', tags: { dc: 'eu 1', host: 'ignored' }, rawCgroups };
+          const fast = lineProtocolEncoder(new PointBuilder(opts), 'ns');
+          const reference = lineProtocolStrings(new PointBuilder(opts), 'ns');
+          const base = sampleSnapshot(T);
+          const snapshots = [
+            base,
+            revalue(base, T + 10_000, (v) => v * 1.5), // CPU went up: usage_percent
+            revalue(base, T + 20_000, (v, i) => (i === 0 ? Number.NaN : v * 0.5)), // went down, and a value that cannot be written
+            sampleSnapshot(T + 30_000, 9), // new label objects: plans made again
+            revalue(base, T + 40_000, (v) => v * 3),
+          ];
+          for (const snap of snapshots) {
+            const got = [...fast(snap, max)].map((b) => [b.items, b.body.toString()]);
+            expect(got, `${layout} raw=${rawCgroups} max=${max} t=${snap.time}`).toEqual([...reference(snap, max)].map((b) => [b.items, b.body.toString()]));
+          }
+        }
+      }
+    }
   });
 });
 

@@ -13,7 +13,8 @@
  * Every point also carries the `host` tag (the node, as Telegraf adds it) and the configured
  * static tags.
  */
-import type { Family, Labels, Snapshot } from '../../src/model.js';
+import type { Family, Labels, MetricDef, Snapshot } from '../../src/model.js';
+import { ProtoWriter } from '../../src/protobuf.js';
 import { containerIdOf, splitImage } from '../../src/push.js';
 import { escapeKey, escapeMeasurement, fieldFloat, fieldInt, fieldString } from './lineprotocol.js';
 
@@ -219,6 +220,8 @@ interface TelegrafTarget {
   readonly containerId: string | undefined;
   /** Written at all (raw cgroups only with raw_cgroups). */
   readonly keep: boolean;
+  /** How its points are written, while its series stay the same (see {@link Plan}). */
+  plan?: Plan;
 }
 
 /** A point of the telegraf layout being assembled. */
@@ -234,6 +237,92 @@ interface Derived {
   cpu?: number;
   started?: number;
   finished?: number;
+}
+
+
+/** How a planned field gets its value. */
+const enum Kind {
+  /** The last of `srcs` that is a valid integer (scaled). */
+  Int,
+  /** The last of `srcs` that is a valid float (scaled). */
+  Float,
+  /** `text`, whatever the values. */
+  Const,
+  /** The running sum of `srcs` (Telegraf's `n_containers`): the last valid total. */
+  Sum,
+  /** `docker_container_mem.limit`: the limit, or the host's memory for an unlimited container. */
+  MemLimit,
+  /** `docker_container_mem.usage_percent`. */
+  MemPercent,
+  /** `docker_container_cpu.usage_percent`, from the previous push's CPU usage. */
+  CpuPercent,
+  /** `docker_container_status.uptime_ns`. */
+  Uptime,
+}
+
+/** A field of a planned point: its key (`,name=`, escaped) and where its value comes from. */
+interface PlanField {
+  readonly key: Buffer;
+  kind: Kind;
+  /** Series, as indexes in the target's series list, whose values it takes (in order). */
+  readonly srcs: number[];
+  readonly scale: number;
+  text?: Buffer;
+}
+
+interface PlanPoint {
+  /** `measurement,tags ` and, for containers, `container_id="..."` (then every field has its comma). */
+  readonly prefix: Buffer;
+  readonly hasId: boolean;
+  readonly fields: PlanField[];
+}
+
+/**
+ * A target's points in the telegraf layout worked out once: which series fill which field of
+ * which point, in Telegraf's order, with every tag and key escaped and encoded. It holds while
+ * the target's series (metric and label objects, in order) are the same as when it was made,
+ * which is the case from one snapshot to the next unless a container gains or loses series;
+ * then it is made again.
+ */
+interface Plan {
+  readonly defs: MetricDef[];
+  readonly extras: (Labels | null)[];
+  readonly epoch: number;
+  readonly points: PlanPoint[];
+  /** Series with no Telegraf field, as in the prometheus layout: `measurement,tags value=`. */
+  readonly generic: Array<{ readonly prefix: Buffer; readonly src: number }>;
+  readonly usage: number;
+  readonly limit: number;
+  readonly cpu: number;
+  readonly started: number;
+  readonly finished: number;
+}
+
+/** Writes an ASCII string (a number, as String() prints it) into the writer. */
+function ascii(out: ProtoWriter, s: string): void {
+  out.ensure(s.length);
+  const buf = out.buf;
+  let p = out.pos;
+  for (let i = 0; i < s.length; i++) buf[p++] = s.charCodeAt(i);
+  out.pos = p;
+}
+
+/** Copies `bytes` from offset `from` (a key without its leading comma, say). */
+function rawFrom(out: ProtoWriter, bytes: Buffer, from: number): void {
+  out.ensure(bytes.length - from);
+  const buf = out.buf;
+  let p = out.pos;
+  for (let i = from; i < bytes.length; i++) buf[p++] = bytes[i] as number;
+  out.pos = p;
+}
+
+const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+/** One metric's generic-layout prefixes (`measurement,tags value=`), by target and by target then metric labels. */
+interface GenericCache {
+  readonly measurement: string;
+  readonly plain: WeakMap<Labels, Buffer>;
+  readonly withExtra: WeakMap<Labels, WeakMap<Labels, Buffer>>;
 }
 
 /** A line of line protocol (without the timestamp) and the field values it holds. */
@@ -252,6 +341,10 @@ export class PointBuilder {
   private readonly telegrafTargets = new WeakMap<Labels, TelegrafTarget>();
   private readonly measurements = new Map<string, string>();
   private prevCpu = new Map<string, { t: number; v: number }>();
+  private readonly generics = new Map<string, GenericCache>();
+  /** Bumped when the block devices' numbers change, which the blkio points' tags depend on. */
+  private epoch = 0;
+  private deviceNumbers = new Map<string, string>();
   private readonly host: TagEntry[];
   private readonly statics: TagEntry[];
   private readonly engineTags: TagSet;
@@ -292,6 +385,258 @@ export class PointBuilder {
   /** Every line of a snapshot, in batches' order; the timestamp is added by the caller. */
   lines(snapshot: Snapshot): Iterable<Line> {
     return this.opts.layout === 'telegraf' ? this.telegraf(snapshot) : this.generic(snapshot);
+  }
+
+  /**
+   * Writes a snapshot's lines (without timestamps and newlines) into `out`, one at a time,
+   * yielding after each the number of field values it holds: the same lines as {@link lines},
+   * but from tags, keys and plans encoded once and kept across snapshots, so that a line costs
+   * little more than formatting its numbers.
+   */
+  write(snapshot: Snapshot, out: ProtoWriter): Iterable<number> {
+    return this.opts.layout === 'telegraf' ? this.writeTelegraf(snapshot, out) : this.writeGeneric(snapshot, out);
+  }
+
+  private genericPrefix(name: string, target: Labels, extra: Labels | null | undefined): Buffer {
+    let c = this.generics.get(name);
+    if (c === undefined) this.generics.set(name, (c = { measurement: this.measurement(name), plain: new WeakMap(), withExtra: new WeakMap() }));
+    const text = (): Buffer => utf8(`${c.measurement}${mergeTags(this.own(target), this.extra(extra))} value=`);
+    if (!extra) {
+      let b = c.plain.get(target);
+      if (b === undefined) c.plain.set(target, (b = text()));
+      return b;
+    }
+    let m = c.withExtra.get(target);
+    if (m === undefined) c.withExtra.set(target, (m = new WeakMap()));
+    let b = m.get(extra);
+    if (b === undefined) m.set(extra, (b = text()));
+    return b;
+  }
+
+  private *writeGeneric(snapshot: Snapshot, out: ProtoWriter): Iterable<number> {
+    for (const f of snapshot.families) {
+      const name = f.def.name;
+      for (let i = 0; i < f.values.length; i++) {
+        const v = fieldFloat(f.values[i] as number);
+        if (v === undefined) continue;
+        out.raw(this.genericPrefix(name, f.targets[i] as Labels, f.extras[i]));
+        ascii(out, v);
+        yield 1;
+      }
+    }
+  }
+
+  /** The plan of a target's points (see {@link Plan}), mirroring {@link telegraf} series by series. */
+  private makePlan(target: Labels, tt: TelegrafTarget, families: readonly Family[], list: number[], ix: SnapshotIndex): Plan {
+    const points = new Map<string, { point: PlanPoint; byKey: Map<string, PlanField> }>();
+    const generic: Array<{ prefix: Buffer; src: number }> = [];
+    const defs: MetricDef[] = [];
+    const extras: (Labels | null)[] = [];
+    let usage = -1;
+    let limit = -1;
+    let cpu = -1;
+    let started = -1;
+    let finished = -1;
+    const point = (measurement: string, tag?: readonly [string, string], tags: TagSet = tt.tags): Map<string, PlanField> => {
+      const key = tag ? `${measurement}\0${tag[0]}\0${tag[1]}` : measurement;
+      let p = points.get(key);
+      if (p === undefined) {
+        const head = `${this.measurement(measurement)}${mergeTags(tags, tag ? this.measurementTag(tag) : undefined)} `;
+        const hasId = tt.containerId !== undefined && measurement !== 'docker';
+        const prefix = utf8(hasId ? `${head}container_id=${fieldString(tt.containerId as string)}` : head);
+        p = { point: { prefix, hasId, fields: [] }, byKey: new Map() };
+        points.set(key, p);
+      }
+      return p.byKey;
+    };
+    const field = (fields: Map<string, PlanField>, name: string, kind: Kind, src: number, scale = 1): PlanField => {
+      let f = fields.get(name);
+      if (f === undefined) {
+        f = { key: utf8(`,${name}=`), kind, srcs: [], scale };
+        fields.set(name, f);
+      }
+      if (src >= 0) f.srcs.push(src);
+      return f;
+    };
+    let runtimes = new Map<string, PlanField>();
+    for (let n = 0; n < list.length; n += 2) {
+      const f = families[list[n] as number] as Family;
+      const i = list[n + 1] as number;
+      const src = n >> 1;
+      const name = f.def.name;
+      const extra = f.extras[i] ?? null;
+      defs.push(f.def);
+      extras.push(extra);
+      const engineField = ENGINE[name];
+      if (engineField !== undefined) {
+        field(point('docker', undefined, this.engineTags), engineField, Kind.Int, src);
+        continue;
+      }
+      if (name === 'container_runtime_containers') {
+        const runtime = extra?.get('runtime') ?? '';
+        const fields = point('docker', ['runtime', runtime], this.engineTags);
+        const state = RUNTIME_STATES[extra?.get('state') ?? ''];
+        if (state !== undefined) field(fields, state, Kind.Int, src);
+        let total = runtimes.get(runtime);
+        if (total === undefined) runtimes.set(runtime, (total = field(fields, 'n_containers', Kind.Sum, -1)));
+        total.srcs.push(src);
+        continue;
+      }
+      const m = target.get('id') === undefined ? undefined : TELEGRAF[name]?.(extra, ix);
+      if (m === undefined || m === null) {
+        generic.push({ prefix: utf8(`${this.measurement(name)}${mergeTags(tt.tags, this.extra(extra))} value=`), src });
+        continue;
+      }
+      const fields = point(m.measurement, m.tag);
+      if (name === 'container_last_terminated_reason') {
+        const pf = field(fields, 'oomkilled', Kind.Const, src);
+        pf.kind = Kind.Const;
+        pf.text = utf8(extra?.get('reason') === 'OOMKilled' ? 'true' : 'false');
+      } else field(fields, m.field, m.int ? Kind.Int : Kind.Float, src, m.scale ?? 1);
+      if (name === 'container_memory_working_set_bytes') usage = src;
+      else if (name === 'container_spec_memory_limit_bytes') limit = src;
+      else if (name === 'container_cpu_usage_seconds_total' && (extra?.get('cpu') ?? 'total') === 'total') cpu = src;
+      else if (name === 'container_start_time_seconds') started = src;
+      else if (name === 'container_last_terminated_timestamp_seconds') finished = src;
+    }
+    runtimes = new Map();
+    if (limit >= 0 || usage >= 0) {
+      const fields = point('docker_container_mem');
+      if (limit >= 0) field(fields, 'limit', Kind.MemLimit, -1).kind = Kind.MemLimit;
+      field(fields, 'usage_percent', Kind.MemPercent, -1);
+    }
+    if (cpu >= 0) field(point('docker_container_cpu', ['cpu', 'cpu-total']), 'usage_percent', Kind.CpuPercent, -1);
+    if (started >= 0) field(point('docker_container_status'), 'uptime_ns', Kind.Uptime, -1);
+    const planned: PlanPoint[] = [];
+    for (const { point: p, byKey } of points.values()) {
+      p.fields.push(...byKey.values());
+      planned.push(p);
+    }
+    return { defs, extras, epoch: this.epoch, points: planned, generic, usage, limit, cpu, started, finished };
+  }
+
+  /** Whether a plan still describes a target's series. */
+  private planHolds(plan: Plan, families: readonly Family[], list: number[]): boolean {
+    if (plan.epoch !== this.epoch || plan.defs.length * 2 !== list.length) return false;
+    for (let n = 0, k = 0; n < list.length; n += 2, k++) {
+      const f = families[list[n] as number] as Family;
+      if (f.def !== plan.defs[k] || (f.extras[list[n + 1] as number] ?? null) !== plan.extras[k]) return false;
+    }
+    return true;
+  }
+
+  private *writeTelegraf(snapshot: Snapshot, out: ProtoWriter): Iterable<number> {
+    const ix = index(snapshot);
+    if (!sameMap(ix.deviceNumbers, this.deviceNumbers)) {
+      this.deviceNumbers = ix.deviceNumbers;
+      this.epoch++;
+    }
+    const byTarget = new Map<Labels, number[]>();
+    const families = snapshot.families;
+    for (let fi = 0; fi < families.length; fi++) {
+      const f = families[fi] as Family;
+      for (let i = 0; i < f.values.length; i++) {
+        const t = f.targets[i] as Labels;
+        let list = byTarget.get(t);
+        if (list === undefined) byTarget.set(t, (list = []));
+        list.push(fi, i);
+      }
+    }
+    const nextCpu = new Map<string, { t: number; v: number }>();
+    const time = snapshot.time;
+    for (const [target, list] of byTarget) {
+      const tt = this.telegrafTarget(target);
+      if (!tt.keep) continue;
+      let plan = tt.plan;
+      if (plan === undefined || !this.planHolds(plan, families, list)) tt.plan = plan = this.makePlan(target, tt, families, list, ix);
+      const value = (src: number): number => (families[list[src * 2] as number] as Family).values[list[src * 2 + 1] as number] as number;
+      const usage = plan.usage >= 0 ? value(plan.usage) : undefined;
+      const limitV = plan.limit >= 0 ? value(plan.limit) : undefined;
+      let prev: { t: number; v: number } | undefined;
+      let cpuV: number | undefined;
+      if (plan.cpu >= 0) {
+        cpuV = value(plan.cpu);
+        prev = this.prevCpu.get(target.text);
+        nextCpu.set(target.text, { t: time, v: cpuV });
+      }
+      for (const p of plan.points) {
+        const start = out.pos;
+        out.raw(p.prefix);
+        let count = p.hasId ? 1 : 0;
+        for (const f of p.fields) {
+          let s: string | undefined;
+          switch (f.kind) {
+            case Kind.Int:
+            case Kind.Float: {
+              const int = f.kind === Kind.Int;
+              for (const src of f.srcs) {
+                const v = value(src) * f.scale;
+                s = (int ? fieldInt(v) : fieldFloat(v)) ?? s;
+              }
+              break;
+            }
+            case Kind.Const:
+              break;
+            case Kind.Sum: {
+              let total = 0;
+              for (const src of f.srcs) {
+                total += value(src);
+                s = fieldInt(total) ?? s;
+              }
+              break;
+            }
+            case Kind.MemLimit: {
+              for (const src of f.srcs) s = fieldInt(value(src)) ?? s;
+              const limit = limitV === 0 || limitV === undefined ? ix.machineMemory : limitV;
+              if (limit !== undefined && limitV !== undefined) s = fieldInt(limit) ?? s;
+              break;
+            }
+            case Kind.MemPercent: {
+              const limit = limitV === 0 || limitV === undefined ? ix.machineMemory : limitV;
+              if (limit !== undefined && limit > 0 && usage !== undefined) s = fieldFloat((usage / limit) * 100);
+              break;
+            }
+            case Kind.CpuPercent:
+              if (prev !== undefined && cpuV !== undefined && time > prev.t && cpuV >= prev.v) s = fieldFloat(((cpuV - prev.v) / ((time - prev.t) / 1000)) * 100);
+              break;
+            case Kind.Uptime: {
+              const started = value(plan.started);
+              if (started > 0) {
+                const finished = plan.finished >= 0 ? value(plan.finished) : undefined;
+                const end = finished !== undefined && finished > started ? finished : time / 1000;
+                if (end >= started) s = fieldInt((end - started) * NS);
+              }
+              break;
+            }
+          }
+          if (f.kind === Kind.Const) {
+            if (f.text === undefined) continue;
+            if (count === 0) rawFrom(out, f.key, 1);
+            else out.raw(f.key);
+            out.raw(f.text);
+          } else {
+            if (s === undefined) continue;
+            if (count === 0) rawFrom(out, f.key, 1);
+            else out.raw(f.key);
+            ascii(out, s);
+          }
+          count++;
+        }
+        if (count === 0) {
+          out.pos = start;
+          continue;
+        }
+        yield count;
+      }
+      for (const g of plan.generic) {
+        const v = fieldFloat(value(g.src));
+        if (v === undefined) continue;
+        out.raw(g.prefix);
+        ascii(out, v);
+        yield 1;
+      }
+    }
+    this.prevCpu = nextCpu;
   }
 
   private *generic(snapshot: Snapshot): Iterable<Line> {
@@ -442,4 +787,10 @@ export class PointBuilder {
     }
     this.prevCpu = nextCpu;
   }
+}
+
+function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
 }

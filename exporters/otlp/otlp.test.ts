@@ -3,17 +3,18 @@ import root from 'otlp-transformer-protobufjs/build/src/generated/root.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { validate } from '../../src/config.js';
 import type { Exporter } from '../../src/component.js';
-import { Labels } from '../../src/model.js';
+import { Labels, type Snapshot } from '../../src/model.js';
 import { API_ID, captureLog, fakeContext, Receiver, sampleSnapshot, selfValue, snapshotOf, until, WEB_CGROUP, WEB_ID } from '../../test/e2e/exporters-support.js';
 import type { OtlpConfig } from './config.js';
 import { OtlpEncoder } from './encode.js';
 import { otlpExporter } from './index.js';
+import { SdkOtlpEncoder } from './sdk-encode.js';
 
 /**
  * OpenTelemetry's own decoders: the protobufjs code generated from opentelemetry-proto that
  * @opentelemetry/otlp-transformer shipped up to 0.216 (installed as `otlp-transformer-protobufjs`).
- * The exporter encodes with the current otlp-transformer's hand-written serializer, so this
- * checks one implementation against the other.
+ * The exporter encodes by hand (encode.ts); the tests decode that with these, and hold it to
+ * what the current otlp-transformer's serializer writes for the SDK's data model (sdk-encode.ts).
  */
 interface Codec {
   decode(b: Uint8Array): unknown;
@@ -126,6 +127,35 @@ describe('OTLP encoding', () => {
     expect(attrs(rms[0]?.resource.attributes)).toEqual({ 'k8s.cluster.name': 'c1', 'host.name': 'node-1' });
     const cpu = rms[0]?.scopeMetrics[0]?.metrics.find((m) => m.name === 'container_cpu_usage_seconds');
     expect(cpu?.sum?.dataPoints.map((p) => attrs(p.attributes))).toContainEqual({ 'lookout.cgroup.path': WEB_CGROUP, 'container.id': WEB_ID, 'container.name': 'web', 'container.image.name': 'nginx', 'container.image.tags': ['1.27'], cpu: 'total' });
+  });
+
+  it('writes the request the OpenTelemetry SDK serializer writes for the same snapshots, byte for byte', () => {
+    const revalue = (base: Snapshot, time: number, f: (v: number) => number): Snapshot => ({ ...base, time, families: base.families.map((fam) => ({ ...fam, values: fam.values.map(f) })) });
+    const web = new Labels([['id', WEB_CGROUP], ['image', 'nginx:1.27'], ['name', 'web']]);
+    for (const mode of ['resource', 'datapoint'] as const) {
+      for (const max of [1e9, 4, 1]) {
+        const opts = { hostName: 'node-1', resourceAttributes: { 'k8s.cluster.name': 'c1', 'deployment.environment.name': 'prod' }, containerAttributes: mode };
+        const hand = new OtlpEncoder(opts);
+        const sdk = new SdkOtlpEncoder(opts);
+        const base = sampleSnapshot(T);
+        const snapshots = [
+          base,
+          revalue(base, T + 10_000, (v) => v * 1.5),
+          revalue(base, T + 20_000, (v) => -v),
+          sampleSnapshot(T + 30_000),
+          snapshotOf(T + 40_000, [['container_cpu_usage_seconds_total', web, 0.1, [['cpu', 'total']]], ['container_start_time_seconds', web, (T + 35_000.123) / 1000]]),
+        ];
+        for (const snap of snapshots) {
+          const a = [...hand.batches(snap, max)];
+          const b = [...sdk.batches(snap, max)];
+          const what = `${mode} max=${max} t=${snap.time}`;
+          expect(a.map((x) => x.items), what).toEqual(b.map((x) => x.items));
+          // Decoded by OpenTelemetry's own decoders, then the bytes themselves.
+          expect(a.map((x) => decode(x.body)), what).toEqual(b.map((x) => decode(x.body)));
+          for (let i = 0; i < a.length; i++) expect(a[i]?.body.equals(b[i]?.body as Buffer), what).toBe(true);
+        }
+      }
+    }
   });
 
   it('splits a snapshot into requests of at most max_batch_samples data points, losing none', () => {

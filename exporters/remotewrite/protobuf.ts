@@ -9,10 +9,11 @@
  * Labels are sorted by name (`__name__` among them), as the protocol requires; labels with
  * an empty value are left out (an empty label is the same as no label in Prometheus).
  * Encoding is by hand (with the shared writer in src/protobuf.ts) because the message is this
- * small; the tests decode it with protobufjs.
+ * small, and so that each series' labels can be kept encoded between snapshots; the tests
+ * decode it with protobufjs.
  */
 
-import { ProtoWriter } from '../../src/protobuf.js';
+import { ProtoWriter, varintSize } from '../../src/protobuf.js';
 
 export type LabelPairs = ReadonlyArray<readonly [string, string]>;
 
@@ -45,20 +46,34 @@ export interface LabelSource {
   readonly pairs: LabelPairs;
 }
 
+/** Stands for "no labels" as a cache key. */
+const NONE: LabelSource = { pairs: [] };
+
+/** One metric name's series labels, encoded: by target, and by target then metric labels. */
+interface NameCache {
+  readonly name: EncodedLabel[];
+  readonly plain: WeakMap<LabelSource, Buffer>;
+  readonly withExtra: WeakMap<LabelSource, WeakMap<LabelSource, Buffer>>;
+}
+
 /**
- * Builds one WriteRequest, one single-sample series at a time. Each label set is encoded
- * once and cached by object (the collectors reuse one Labels object per container and per
- * label combination), so a series costs a merge of a few sorted lists and some copies.
+ * Builds one WriteRequest, one single-sample series at a time. A series' labels (`__name__`,
+ * the target's, the metric's own, the external ones, merged and sorted) are encoded once and
+ * cached by metric name and label objects (the collectors reuse one Labels object per
+ * container and per label combination; weak maps, so a container's entries go with it): a
+ * series then costs one copy of its label bytes and its sample.
  */
 export class WriteRequestBuilder {
-  private readonly request = new ProtoWriter();
-  private readonly sample = new ProtoWriter();
+  private readonly request = new ProtoWriter(256 * 1024);
   private readonly sets = new WeakMap<LabelSource, EncodedLabel[]>();
-  private readonly names = new Map<string, EncodedLabel[]>();
+  private readonly names = new Map<string, NameCache>();
   private readonly external: EncodedLabel[];
   private readonly lists: EncodedLabel[][] = [[], [], [], []];
   private readonly at = [0, 0, 0, 0];
-  private readonly chosen: EncodedLabel[] = [];
+  private readonly merged = new ProtoWriter(1024);
+  /** The sample's timestamp field (tag and varint), for the last timestamp seen. */
+  private tsBytes: Buffer = Buffer.alloc(0);
+  private tsFor = Number.NaN;
   count = 0;
 
   /** `external` labels are added to every series that has no label of that name. */
@@ -66,34 +81,30 @@ export class WriteRequestBuilder {
     this.external = encodeLabels(external);
   }
 
-  private set(labels: LabelSource | null | undefined): EncodedLabel[] {
-    if (!labels) return [];
+  private set(labels: LabelSource): EncodedLabel[] {
+    if (labels === NONE) return [];
     let e = this.sets.get(labels);
     if (e === undefined) this.sets.set(labels, (e = encodeLabels(labels.pairs)));
     return e;
   }
 
-  private nameLabel(name: string): EncodedLabel[] {
-    let e = this.names.get(name);
-    if (e === undefined) this.names.set(name, (e = encodeLabels([['__name__', name]])));
-    return e;
+  private nameCache(name: string): NameCache {
+    let c = this.names.get(name);
+    if (c === undefined) this.names.set(name, (c = { name: encodeLabels([['__name__', name]]), plain: new WeakMap(), withExtra: new WeakMap() }));
+    return c;
   }
 
-  /**
-   * Adds a series with one sample: `__name__`, the target's labels, the metric's own labels
-   * and the external labels, sorted by name; on a name clash the first of those wins.
-   */
-  add(name: string, target: LabelSource | null, extra: LabelSource | null, value: number, timestampMs: number): void {
+  /** `__name__`, the target's labels, the metric's own labels and the external labels, sorted by name; on a name clash the first of those wins. */
+  private encodeSeries(name: EncodedLabel[], target: LabelSource, extra: LabelSource): Buffer {
     const lists = this.lists;
     const at = this.at;
-    lists[0] = this.nameLabel(name);
+    lists[0] = name;
     lists[1] = this.set(target);
     lists[2] = this.set(extra);
     lists[3] = this.external;
     at[0] = at[1] = at[2] = at[3] = 0;
-    const chosen = this.chosen;
-    chosen.length = 0;
-    let size = 0;
+    const out = this.merged;
+    out.reset();
     for (;;) {
       let best = -1;
       let bestName = '';
@@ -105,40 +116,63 @@ export class WriteRequestBuilder {
         }
       }
       if (best < 0) break;
-      const pick = (lists[best] as EncodedLabel[])[at[best] as number] as EncodedLabel;
-      chosen.push(pick);
-      size += pick.bytes.length;
+      out.raw(((lists[best] as EncodedLabel[])[at[best] as number] as EncodedLabel).bytes);
       for (let l = 0; l < 4; l++) {
         const list = lists[l] as EncodedLabel[];
         while ((at[l] as number) < list.length && (list[at[l] as number] as EncodedLabel).name === bestName) at[l] = (at[l] as number) + 1;
       }
     }
-    const s = this.sample;
-    s.reset();
-    s.double(1, value);
-    s.int64(2, Math.round(timestampMs));
+    return out.bytes();
+  }
+
+  /** A series' encoded labels, from the cache. */
+  private labels(name: string, target: LabelSource | null, extra: LabelSource | null): Buffer {
+    const c = this.nameCache(name);
+    const t = target ?? NONE;
+    if (!extra) {
+      let b = c.plain.get(t);
+      if (b === undefined) c.plain.set(t, (b = this.encodeSeries(c.name, t, NONE)));
+      return b;
+    }
+    let byExtra = c.withExtra.get(t);
+    if (byExtra === undefined) c.withExtra.set(t, (byExtra = new WeakMap()));
+    let b = byExtra.get(extra);
+    if (b === undefined) byExtra.set(extra, (b = this.encodeSeries(c.name, t, extra)));
+    return b;
+  }
+
+  /** Adds a series with one sample (see {@link encodeSeries} for its labels). */
+  add(name: string, target: LabelSource | null, extra: LabelSource | null, value: number, timestampMs: number): void {
+    const labels = this.labels(name, target, extra);
+    if (timestampMs !== this.tsFor) {
+      const w = new ProtoWriter(16);
+      w.int64(2, Math.round(timestampMs));
+      this.tsBytes = w.bytes();
+      this.tsFor = timestampMs;
+    }
+    // Sample { double value = 1; int64 timestamp = 2; }: 9 bytes and the timestamp's.
+    const sampleSize = 9 + this.tsBytes.length;
     const r = this.request;
     r.tag(1, 2);
-    r.varint(size + 1 + varintSize(s.pos) + s.pos);
-    for (const l of chosen) r.raw(l.bytes);
-    r.message(2, s);
+    r.varint(labels.length + 1 + varintSize(sampleSize) + sampleSize);
+    r.raw(labels);
+    r.tag(2, 2);
+    r.varint(sampleSize);
+    r.double(1, value);
+    r.raw(this.tsBytes);
     this.count++;
   }
 
-  /** The encoded request; the builder is empty again afterwards. */
-  take(): Buffer {
-    const out = this.request.bytes();
+  /** The encoded request, not copied: valid until the next `add`. The builder is empty again afterwards. */
+  takeView(): Buffer {
+    const out = this.request.view();
     this.request.reset();
     this.count = 0;
     return out;
   }
-}
 
-function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 0x80);
-    n++;
+  /** The encoded request (a copy); the builder is empty again afterwards. */
+  take(): Buffer {
+    return Buffer.from(this.takeView());
   }
-  return n;
 }

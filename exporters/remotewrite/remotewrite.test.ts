@@ -6,7 +6,7 @@ import { Labels } from '../../src/model.js';
 import type { Exporter } from '../../src/component.js';
 import { captureLog, fakeContext, Receiver, sampleSnapshot, selfValue, until, WEB_CGROUP } from '../../test/e2e/exporters-support.js';
 import type { RemoteWriteConfig } from './config.js';
-import { remoteWriteExporter, remoteWriteEncoder } from './index.js';
+import { loadSnappy, remoteWriteExporter, remoteWriteEncoder } from './index.js';
 import { ProtoWriter } from '../../src/protobuf.js';
 import { WriteRequestBuilder } from './protobuf.js';
 
@@ -104,6 +104,26 @@ describe('protobuf encoding', () => {
       { name: 'job', value: 'own' },
       { name: 'zone', value: 'z1' },
     ]);
+  });
+
+  it('compresses with the native snappy when it loads, in the block format snappyjs reads', () => {
+    const snappyImpl = loadSnappy();
+    expect(snappyImpl.name).toBe('snappy');
+    const raw = Buffer.from('container_cpu_usage_seconds_total'.repeat(500));
+    expect(Buffer.from(snappy.uncompress(snappyImpl.compress(raw))).equals(raw)).toBe(true);
+  });
+
+  it('keeps each series\' labels encoded across snapshots: the same label objects give the same series, new values', () => {
+    const enc = remoteWriteEncoder([['node', 'n1']]);
+    const base = sampleSnapshot(T);
+    const first = decode([...enc(base, 1e9)][0]?.body as Buffer);
+    const next = { ...base, time: T + 15_000, families: base.families.map((f) => ({ ...f, values: f.values.map((v) => v + 1) })) };
+    const second = decode([...enc(next, 1e9)][0]?.body as Buffer);
+    expect(second.map((s) => s.labels)).toEqual(first.map((s) => s.labels));
+    expect(second.map((s) => s.samples[0]?.value)).toEqual(first.map((s) => (s.samples[0]?.value as number) + 1));
+    expect(second.every((s) => s.samples[0]?.timestamp === String(T + 15_000))).toBe(true);
+    // A fresh encoder, with nothing cached, writes the same bytes.
+    expect(decode([...remoteWriteEncoder([['node', 'n1']])(next, 1e9)][0]?.body as Buffer)).toEqual(second);
   });
 
   it('grows its buffer past the initial size', () => {
