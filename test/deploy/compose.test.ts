@@ -149,7 +149,7 @@ describe('deploy/compose demo stack', () => {
     const prov = parseYaml(readFileSync(join(provDir, 'lookout.yaml'), 'utf8')) as { providers: Array<{ options: { path: string } }> };
     const jsonDir = hostPathOf(g, prov.providers[0]?.options.path ?? '') as string;
     const dashboards = readdirSync(jsonDir).filter((f) => f.endsWith('.json'));
-    expect(dashboards.sort()).toEqual(['lookout-agent.json', 'lookout-container.json', 'lookout-kubernetes.json', 'lookout-node.json']);
+    expect(dashboards.sort()).toEqual(['lookout-agent.json', 'lookout-container.json', 'lookout-influxdb-container.json', 'lookout-influxdb-node.json', 'lookout-kubernetes.json', 'lookout-node.json']);
   });
 
   describe('the agent\'s config', () => {
