@@ -9,6 +9,8 @@
  * `lookout validate` redact them), and every error an exporter raises goes through
  * {@link Scrubber}, which blanks any credential a server might echo back.
  */
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -101,36 +103,52 @@ export function describeError(err: unknown): string {
   return err.message;
 }
 
+/** Connections kept open between pushes, as a long-running sender wants (a few per destination). */
+const AGENTS = { http: new HttpAgent({ keepAlive: true, maxSockets: 4 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 4 }) };
+
 /**
  * POSTs a body; resolves on 2xx with the response body, throws a DeliveryError otherwise
- * (retryable for network errors, timeouts, 408, 429 and 5xx). The URL, never the headers,
- * goes into messages.
+ * (retryable for network errors, timeouts, 408, 429 and 5xx; redirects are not followed).
+ * The URL, never the headers, goes into messages. node:http rather than fetch: fetch copies
+ * every request body once more, which was a third of a push exporter's cost at 1000 containers.
  */
-export async function post(url: string, body: Buffer, headers: Record<string, string>, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
-  const ac = new AbortController();
-  const onAbort = (): void => ac.abort(signal.reason);
-  const timer = setTimeout(() => ac.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-  signal.addEventListener('abort', onAbort, { once: true });
-  let res: Response;
-  let text: Buffer;
-  try {
-    try {
-      res = await fetch(url, { method: 'POST', body, headers, signal: ac.signal, redirect: 'manual' });
-    } catch (err) {
-      throw new DeliveryError(`POST ${url}: ${ac.signal.aborted ? describeError(ac.signal.reason) : describeError(err)}`, true);
-    }
-    try {
-      text = Buffer.from(await res.arrayBuffer());
-    } catch (err) {
-      throw new DeliveryError(`POST ${url}: HTTP ${res.status}, then reading the response failed: ${describeError(err)}`, true, res.status);
-    }
-  } finally {
-    clearTimeout(timer);
-    signal.removeEventListener('abort', onAbort);
-  }
-  const failure = httpFailure(res.status, text.toString('utf8'), res.headers.get('retry-after'));
-  if (failure) throw failure;
-  return text;
+export function post(url: string, body: Buffer, headers: Record<string, string>, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
+  const u = new URL(url);
+  const secure = u.protocol === 'https:';
+  return new Promise<Buffer>((resolve, reject) => {
+    let settled = false;
+    const settle = (err: DeliveryError | undefined, text?: Buffer): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve(text as Buffer);
+    };
+    const req = (secure ? httpsRequest : httpRequest)(
+      u,
+      { method: 'POST', headers: { ...headers, 'content-length': String(body.length) }, agent: secure ? AGENTS.https : AGENTS.http },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (err) => settle(new DeliveryError(`POST ${url}: HTTP ${status}, then reading the response failed: ${describeError(err)}`, true, status)));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks);
+          const retryAfter = res.headers['retry-after'];
+          settle(httpFailure(status, text.toString('utf8'), Array.isArray(retryAfter) ? retryAfter[0] : retryAfter), text);
+        });
+      },
+    );
+    const timer = setTimeout(() => req.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+    const onAbort = (): void => {
+      req.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    req.on('error', (err) => settle(new DeliveryError(`POST ${url}: ${describeError(err)}`, true)));
+    if (signal.aborted) onAbort();
+    req.end(body);
+  });
 }
 
 export function defaultHostname(configured: string): string {
