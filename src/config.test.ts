@@ -52,6 +52,11 @@ describe('config', () => {
     expect(errorOf(() => validate({ server: { listen: '127.0.0.1:70000' } }, 't')).message).toContain('the port must be 0-65535');
   });
 
+  it('names the key when a list is given as an object with a length key (TypeBox cannot fill defaults into it), and an own __proto__ key', () => {
+    expect(() => validate({ container_labels: { length: [false] } }, 'test')).toThrow(/config key "container_labels" = .* is invalid: expected/);
+    expect(() => validate(JSON.parse('{"server": {"__proto__": 1}}'), 'test')).toThrow(/config key "server.__proto__" is not a known setting/);
+  });
+
   it('lists every problem at once', () => {
     const e = errorOf(() => validate({ nope: 1, log: { level: 'x' } }, 't'));
     expect(e.message).toContain('"nope"');

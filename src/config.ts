@@ -197,7 +197,17 @@ export function redacted(value: unknown, schema: TSchema = configSchema): unknow
 
 /** Validates a merged, defaulted config and returns it typed, or throws one error listing every problem. */
 export function validate(raw: unknown, origin: string): Config {
-  const withDefaults = Value.Default(configSchema, Value.Clone(raw ?? {}));
+  const copy = Value.Clone(raw ?? {});
+  let withDefaults: unknown;
+  let defaultsFailed: unknown;
+  try {
+    withDefaults = Value.Default(configSchema, copy);
+  } catch (err) {
+    // TypeBox cannot fill defaults into some wrong shapes (an object with a `length` key where
+    // a list belongs); the errors below, from the input as given, name the key instead.
+    withDefaults = copy;
+    defaultsFailed = err;
+  }
   // Cloning drops an own `__proto__` key (a YAML file may hold one), so the schema never sees it.
   const problems: string[] = protoKeys(raw, '').map((key) => `config key "${key}" is not a known setting`);
   for (const e of Value.Errors(configSchema, withDefaults)) {
@@ -211,6 +221,7 @@ export function validate(raw: unknown, origin: string): Config {
       problems.push(`config key "${key}" = ${shown(e.schema, e.value)} is invalid: expected ${describeAllowed(e.schema)}`);
     }
   }
+  if (defaultsFailed !== undefined && problems.length === 0) problems.push(`the configuration has a shape that cannot be read: ${String(defaultsFailed)}`);
   const cfg = withDefaults as Config;
   if (problems.length === 0) {
     const port = Number(cfg.server.listen.slice(cfg.server.listen.lastIndexOf(':') + 1));
