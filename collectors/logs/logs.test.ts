@@ -1,13 +1,14 @@
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { Value } from '@sinclair/typebox/value';
+import { MemorySink } from '../../test/helpers/logsink.js';
+import { tmpRoot } from '../../test/helpers/collector.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ContainerDirectory } from '../../src/containers.js';
 import { createContext } from '../../src/context.js';
-import type { LogRecord, LogSink } from '../../src/logs.js';
+import type { LogSink } from '../../src/logs.js';
 import { LogRouter } from '../../src/logs.js';
 import { type Family, SnapshotBuilder } from '../../src/model.js';
 import { waitFor } from '../../test/helpers/util.js';
@@ -33,40 +34,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function tmp(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), `lookout-logs-${prefix}-`));
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
+const tmp = (prefix: string): string => tmpRoot(cleanups, `logs-${prefix}`);
 
-/** A sink that keeps what it is given; `hold()` makes the next writes wait until `release()`. */
-class MemorySink implements LogSink {
-  readonly enabled = true;
-  records: LogRecord[] = [];
-  writes = 0;
-  private gate: Promise<void> | undefined;
-  private open: (() => void) | undefined;
-  failNext = 0;
-  async write(records: readonly LogRecord[]): Promise<void> {
-    this.writes++;
-    if (this.gate) await this.gate;
-    if (this.failNext > 0) {
-      this.failNext--;
-      throw new Error('destination down');
-    }
-    this.records.push(...records);
-  }
-  hold(): void {
-    this.gate = new Promise((r) => (this.open = r));
-  }
-  release(): void {
-    this.gate = undefined;
-    this.open?.();
-  }
-  messages(filter: (r: LogRecord) => boolean = () => true): string[] {
-    return this.records.filter(filter).map((r) => r.message);
-  }
-}
 
 const OPTS: Omit<TailerOptions, 'stateDir'> = {
   watch: false,

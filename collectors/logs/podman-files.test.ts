@@ -3,15 +3,15 @@
  * testdata/podman/README.md) named by the podman collector's on-disk state, and user
  * configured files (`collectors.logs.files`).
  */
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
+import { MemorySink } from '../../test/helpers/logsink.js';
+import { tmpRoot } from '../../test/helpers/collector.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Collector } from '../../src/component.js';
 import { createContext } from '../../src/context.js';
-import type { LogRecord, LogSink } from '../../src/logs.js';
 import { type Family, SnapshotBuilder } from '../../src/model.js';
 import { waitFor } from '../../test/helpers/util.js';
 import { configSchema as podmanSchema, type PodmanConfig } from '../podman/config.js';
@@ -30,22 +30,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function tmp(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), `lookout-logs-${prefix}-`));
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
-
-class MemorySink implements LogSink {
-  readonly enabled = true;
-  records: LogRecord[] = [];
-  async write(records: readonly LogRecord[]): Promise<void> {
-    this.records.push(...records);
-  }
-  messages(): string[] {
-    return this.records.map((r) => r.message);
-  }
-}
+const tmp = (prefix: string): string => tmpRoot(cleanups, `logs-${prefix}`);
 
 const defaults = (over: Partial<LogsConfig> = {}): LogsConfig => ({ ...(Value.Default(configSchema, {}) as LogsConfig), watch: false, poll_interval: '10ms', rescan_interval: '30ms', partial_timeout: '100ms', ...over });
 
