@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { hostRoot, WEB_CGROUP } from '../test/helpers/hostroot.js';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -6,29 +7,6 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from './agent.js';
 import { validate } from './config.js';
-
-/** A minimal cgroup v2 host root: the root cgroup and one Docker container (formats per cgroup-v2.rst). */
-function hostRoot(): string {
-  const root = mkdtempSync(join(tmpdir(), 'lookout-agent-'));
-  const cg = join(root, 'sys/fs/cgroup');
-  const id = 'a'.repeat(64);
-  const c = join(cg, 'system.slice', `docker-${id}.scope`);
-  mkdirSync(c, { recursive: true });
-  writeFileSync(join(cg, 'cgroup.controllers'), 'cpuset cpu io memory hugetlb pids rdma misc\n');
-  writeFileSync(join(cg, 'cpu.stat'), 'usage_usec 1000000\nuser_usec 600000\nsystem_usec 400000\n');
-  writeFileSync(join(c, 'cpu.stat'), 'usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\nnr_periods 10\nnr_throttled 4\nthrottled_usec 300000\n');
-  writeFileSync(join(c, 'cpu.max'), '50000 100000\n');
-  writeFileSync(join(c, 'memory.current'), '8388608\n');
-  writeFileSync(join(c, 'memory.max'), '67108864\n');
-  writeFileSync(join(c, 'memory.stat'), 'anon 4194304\nfile 4194304\ninactive_file 1048576\nactive_file 3145728\n');
-  mkdirSync(join(root, 'proc'));
-  writeFileSync(join(root, 'proc/cpuinfo'), 'processor\t: 0\n\nprocessor\t: 1\n\n');
-  writeFileSync(join(root, 'proc/meminfo'), 'MemTotal:        2048000 kB\n');
-  const d = join(root, 'var/lib/docker/containers', id);
-  mkdirSync(d, { recursive: true });
-  writeFileSync(join(d, 'config.v2.json'), JSON.stringify({ Name: '/web', Config: { Image: 'nginx:1.27' }, State: { StartedAt: '2026-11-20T10:00:00.5Z' } }));
-  return root;
-}
 
 let agent: Agent | undefined;
 afterEach(async () => {
@@ -49,11 +27,11 @@ describe('agent', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
     const text = await res.text();
-    const id = `/system.slice/docker-${'a'.repeat(64)}.scope`;
+    const id = WEB_CGROUP;
     expect(text).toContain(`container_cpu_usage_seconds_total{id="${id}",image="nginx:1.27",name="web",cpu="total"} 2.5`);
     expect(text).toContain(`container_memory_working_set_bytes{id="${id}",image="nginx:1.27",name="web"} 7340032`);
     expect(text).toContain(`container_spec_memory_limit_bytes{id="${id}",image="nginx:1.27",name="web"} 67108864`);
-    expect(text).toContain(`container_start_time_seconds{id="${id}",image="nginx:1.27",name="web"} 1795168800.5`);
+    expect(text).toContain(`container_start_time_seconds{id="${id}",image="nginx:1.27",name="web"} 1740823200.5`);
     expect(text).toContain('container_cpu_usage_seconds_total{id="/",image="",name="",cpu="total"} 1');
     expect(text).toContain('machine_cpu_cores 2\n');
     expect(text).toContain('machine_memory_bytes 2097152000\n');

@@ -16,7 +16,8 @@ import { exec, sleep, waitFor } from '../helpers/util.js';
 import type { InfluxConfig } from '../../exporters/influxdb/config.js';
 import { influxdbExporter } from '../../exporters/influxdb/index.js';
 import type { LogRecord } from '../../src/logs.js';
-import { API, captureLog, Daemon, fakeContext, hostRoot, INFLUXD, influxd, selfValue, WEB, WEB_ID } from './exporters-support.js';
+import { API, captureLog, Daemon, fakeContext, INFLUXD, influxd, selfValue, WEB } from './exporters-support.js';
+import { hostRoot, WEB_ID } from '../helpers/hostroot.js';
 
 
 const avail = await requireOrSkip('InfluxDB 1.x (influxd)', async () => {

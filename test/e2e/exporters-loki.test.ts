@@ -13,7 +13,8 @@ import { uncompressSync } from 'snappy';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent.js';
 import { validate } from '../../src/config.js';
-import { captureLog, hostRoot, Receiver, selfValue, until, WEB_ID } from './exporters-support.js';
+import { captureLog, Receiver, selfValue, until } from './exporters-support.js';
+import { hostRoot, WEB_ID } from '../helpers/hostroot.js';
 
 const PushRequest = protobuf.loadSync(fileURLToPath(new URL('../../exporters/loki/testdata/push.proto', import.meta.url))).lookupType('logproto.PushRequest');
 type Push = { streams: Array<{ labels: string; entries: Array<{ timestamp: { seconds: string; nanos: number }; line: string }> }> };

@@ -13,7 +13,8 @@ import root from 'otlp-transformer-protobufjs/build/src/generated/root.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent.js';
 import { validate } from '../../src/config.js';
-import { captureLog, hostRoot, Receiver, selfValue, until, WEB_CGROUP, WEB_ID } from './exporters-support.js';
+import { captureLog, Receiver, selfValue, until } from './exporters-support.js';
+import { hostRoot, WEB_CGROUP, WEB_ID } from '../helpers/hostroot.js';
 
 interface Codec {
   decode(b: Uint8Array): unknown;

@@ -14,7 +14,8 @@ import { validate } from '../../src/config.js';
 import { PROMETHEUS, prometheusVersion } from '../helpers/prometheus.js';
 import { describeWith, requireOrSkip } from '../helpers/require.js';
 import { freePort, sleep, waitFor } from '../helpers/util.js';
-import { captureLog, Daemon, hostRoot, selfValue, WEB_CGROUP } from './exporters-support.js';
+import { captureLog, Daemon, selfValue } from './exporters-support.js';
+import { hostRoot, WEB_CGROUP } from '../helpers/hostroot.js';
 
 const avail = await requireOrSkip('Prometheus with a remote-write receiver (>= 2.33)', async () => {
   const v = await prometheusVersion();
