@@ -62,20 +62,23 @@ export class RecentLines {
   ) {}
 
   add(records: readonly LogRecord[]): void {
-    for (const r of records) {
-      const id = r.labels.get('id');
+    // Only each container's last lines of the batch can stay: walk it from the end, so that a
+    // long batch costs a lookup per record and no copy of the lines that would fall out.
+    const latest = new Map<Labels, RecentLine[]>();
+    for (let i = records.length - 1; i >= 0; i--) {
+      const r = records[i] as LogRecord;
+      let lines = latest.get(r.labels);
+      if (lines === undefined) latest.set(r.labels, (lines = []));
+      if (lines.length < this.perContainer) lines.push({ time: r.time, stream: r.stream, message: r.message.length > this.maxChars ? `${r.message.slice(0, this.maxChars)}…` : r.message });
+    }
+    for (const [labels, newest] of latest) {
+      const id = labels.get('id');
       if (id === undefined) continue;
-      let lines = this.byId.get(id);
-      if (lines === undefined) {
-        if (this.byId.size >= this.maxContainers) this.byId.delete(this.byId.keys().next().value as string);
-        lines = [];
-      } else {
-        // Re-inserted, so the map's order stays least recently written first.
-        this.byId.delete(id);
-      }
-      this.byId.set(id, lines);
-      lines.push({ time: r.time, stream: r.stream, message: r.message.length > this.maxChars ? `${r.message.slice(0, this.maxChars)}…` : r.message });
-      if (lines.length > this.perContainer) lines.shift();
+      const kept = this.byId.get(id) ?? [];
+      // Deleted and set again, so the map's order stays least recently written first.
+      this.byId.delete(id);
+      if (this.byId.size >= this.maxContainers) this.byId.delete(this.byId.keys().next().value as string);
+      this.byId.set(id, [...kept, ...newest.reverse()].slice(-this.perContainer));
     }
   }
 
