@@ -105,7 +105,7 @@ export class Agent {
       const c = (config.collectors as Record<string, { enabled: boolean | 'auto' }>)[f.type];
       if (c !== undefined && c.enabled !== false) collectors.push({ type: f.type, collector: f.create(c, { ...base, log: log.child({ collector: f.type }) }) });
     }
-    const pipeline = new Pipeline(collectors.map((c) => budget.capped(c)), catalogue(), self, log, now, parseDuration(config.collect.min_interval), config.collect.max_series);
+    const pipeline = new Pipeline(collectors, catalogue(), self, log, now, parseDuration(config.collect.min_interval), config.collect.max_series, () => budget.seriesCap);
     const routes: HttpRoute[] = [];
     let routesOpen = true;
     for (const f of exporterRegistry) {

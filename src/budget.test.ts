@@ -4,7 +4,8 @@ import { MIN_SERIES_CAP, MemoryBudget } from './budget.js';
 import type { Sheddable } from './delivery.js';
 import type { Collector } from './component.js';
 import type { LogRecord, LogSink } from './logs.js';
-import { Labels, metric, SnapshotBuilder } from './model.js';
+import { Labels, metric } from './model.js';
+import { Pipeline } from './pipeline.js';
 import { SelfMetrics } from './selfmetrics.js';
 
 const MiB = 2 ** 20;
@@ -150,14 +151,9 @@ describe('memory budget', () => {
         for (let i = 0; i < n; i++) acc.add(def, new Labels([['i', String(i)]]), i);
       },
     });
-    const a = budget.capped({ type: 'a', collector: adds(1500) });
-    const b = budget.capped({ type: 'b', collector: adds(1500) });
-    const collect = async (): Promise<number> => {
-      const builder = new SnapshotBuilder(0, () => undefined);
-      await a.collector.collect(builder);
-      await b.collector.collect(builder);
-      return builder.build([def]).seriesCount;
-    };
+    // The pipeline reads the budget's cap at each collection; the cap spans its collectors.
+    const pipeline = new Pipeline([{ type: 'a', collector: adds(1500) }, { type: 'b', collector: adds(1500) }], [def], self, pino({ level: 'silent' }), Date.now, 0, Infinity, () => budget.seriesCap);
+    const collect = async (): Promise<number> => (await pipeline.snapshot()).seriesCount;
     expect(await collect()).toBe(3000);
     budget.check();
     expect(budget.seriesCap).toBe(MIN_SERIES_CAP);

@@ -25,8 +25,6 @@ import { getHeapStatistics } from 'node:v8';
 import type { Logger } from './log.js';
 import { RateLimitedLog } from './log.js';
 import type { LogRecord, LogSink } from './logs.js';
-import type { Accumulator, Labels, MetricDef } from './model.js';
-import type { RunningCollector } from './pipeline.js';
 import type { Sheddable } from './delivery.js';
 import type { SelfMetrics } from './selfmetrics.js';
 
@@ -186,55 +184,6 @@ export class MemoryBudget {
       write: async (records: readonly LogRecord[]): Promise<void> => {
         await this.whenLogsAllowed();
         return sink.write(records);
-      },
-    };
-  }
-
-  /**
-   * The collector, with its `collect` held to the series cap while shedding lowers it. The
-   * count is shared by every collector of one collection (one accumulator); without a cap
-   * the accumulator is passed through untouched.
-   */
-  capped(rc: RunningCollector): RunningCollector {
-    const { collector } = rc;
-    return {
-      type: rc.type,
-      collector: {
-        start: (signal) => collector.start(signal),
-        shutdown: () => collector.shutdown(),
-        collect: async (acc) => {
-          if (!Number.isFinite(this.cap)) return collector.collect(acc);
-          try {
-            await collector.collect(this.capAcc(acc));
-          } finally {
-            if (this.dropped > 0) this.opts.self.seriesDropped.inc(this.dropped);
-            this.dropped = 0;
-          }
-        },
-      },
-    };
-  }
-
-  /** The accumulator of the collection being capped (weakly: it is the pipeline's to keep). */
-  private seen: WeakRef<Accumulator> | undefined;
-  private count = 0;
-  private dropped = 0;
-
-  private capAcc(acc: Accumulator): Accumulator {
-    if (this.seen?.deref() !== acc) {
-      this.seen = new WeakRef(acc);
-      this.count = 0;
-    }
-    return {
-      time: acc.time,
-      error: (kind, err) => acc.error(kind, err),
-      add: (def: MetricDef, target: Labels, value: number, extra?: Labels | null) => {
-        if (this.count >= this.cap) {
-          this.dropped++;
-          return;
-        }
-        this.count++;
-        acc.add(def, target, value, extra);
       },
     };
   }

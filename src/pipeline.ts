@@ -37,6 +37,8 @@ export class Pipeline {
     private readonly now: () => number,
     private readonly minIntervalMs: number,
     private readonly maxSeries = Infinity,
+    /** A lower cap set meanwhile (the memory budget's, src/budget.ts), read at each collection. */
+    private readonly shedCap: () => number = () => Infinity,
   ) {
     this.problems = new RateLimitedLog(log, now);
   }
@@ -60,10 +62,11 @@ export class Pipeline {
     const time = this.now();
     const started = performance.now();
     let current = '';
+    const cap = Math.min(this.maxSeries, this.shedCap());
     const builder = new SnapshotBuilder(time, (kind, err) => {
       this.self.collectorErrors.inc({ collector: current, kind });
       this.problems.warn(`${current}/${kind}`, { collector: current, kind, ...describe(err) }, 'collection problem (counted in lookout_collector_errors_total)');
-    }, this.maxSeries);
+    }, cap);
     for (const { type, collector } of this.collectors) {
       current = type;
       const t0 = performance.now();
@@ -77,7 +80,8 @@ export class Pipeline {
     const snap = builder.build(this.catalogue);
     if (builder.dropped > 0) {
       this.self.seriesDropped.inc(builder.dropped);
-      this.problems.warn('max_series', { max_series: this.maxSeries, dropped: builder.dropped }, 'collection reached collect.max_series: series dropped (counted in lookout_series_dropped_total)');
+      if (cap < this.maxSeries) this.problems.warn('shed_series', { series_cap: cap, dropped: builder.dropped }, 'collection reached the memory budget\'s series cap: series dropped (counted in lookout_series_dropped_total)');
+      else this.problems.warn('max_series', { max_series: this.maxSeries, dropped: builder.dropped }, 'collection reached collect.max_series: series dropped (counted in lookout_series_dropped_total)');
     }
     this.self.collectionDuration.set((performance.now() - started) / 1000);
     this.self.collections.inc();
