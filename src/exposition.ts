@@ -8,6 +8,7 @@
  * both formats come from one place and prom-client's OpenMetrics rendering, which renames
  * counters for good, is never used.
  */
+import type { ChunkSink } from './gzip.js';
 import type { Family, Labels } from './model.js';
 
 export type Format = 'text' | 'openmetrics';
@@ -68,19 +69,37 @@ function header(name: string, type: SampleFamily['type'], help: string, unit: st
 /** A document's buffer given back by `ExpositionWriter.release()`, taken by the next writer that fits in it. */
 let spare: Buffer | undefined;
 
+/** Size of the chunks a writer with a sink hands on: small enough to keep a few in flight, big enough that a fresh deflate dictionary per chunk costs under 1%. */
+export const CHUNK_BYTES = 256 * 1024;
+/** Chunks the sink is done with, for the next chunk or the next scrape: a scrape has a few in flight at a time. */
+const chunks: Buffer[] = [];
+const CHUNKS_KEPT = 16;
+
+function takeChunk(): Buffer {
+  return chunks.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES);
+}
+
+function recycleChunk(b: Buffer): void {
+  if (b.length === CHUNK_BYTES && chunks.length < CHUNKS_KEPT) chunks.push(b);
+}
+
 /**
- * Appends exposition text to one growing Buffer. Writing the pieces of each line straight
- * into bytes avoids building (and then flattening) tens of thousands of intermediate
- * strings per scrape, which dominated both the render time and the garbage.
+ * Appends exposition text to one growing Buffer, or, given a sink, to fixed-size chunks
+ * handed to the sink as each fills (see src/gzip.ts). Writing the pieces of each line
+ * straight into bytes avoids building (and then flattening) tens of thousands of
+ * intermediate strings per scrape, which dominated both the render time and the garbage.
  */
 export class ExpositionWriter {
   private buf: Buffer;
   private pos = 0;
+  /** Bytes already handed to the sink. */
+  private handed = 0;
   private released = false;
 
-  constructor(sizeHint = 1 << 16) {
+  constructor(sizeHint = 1 << 16, private readonly sink?: ChunkSink) {
     const want = Math.max(1024, sizeHint);
-    if (spare !== undefined && spare.length >= want) {
+    if (sink !== undefined) this.buf = takeChunk();
+    else if (spare !== undefined && spare.length >= want) {
       this.buf = spare;
       spare = undefined;
     } else this.buf = Buffer.allocUnsafe(want);
@@ -94,7 +113,7 @@ export class ExpositionWriter {
    * every Buffer `toBuffer()` returned, must not be used afterwards.
    */
   release(): void {
-    if (this.released) return;
+    if (this.released || this.sink !== undefined) return;
     this.released = true;
     if (spare === undefined || this.buf.length > spare.length) spare = this.buf;
     this.pos = 0;
@@ -107,9 +126,27 @@ export class ExpositionWriter {
     const room = this.buf.length - this.pos;
     if (s.length * 3 > room) {
       const need = Buffer.byteLength(s, 'utf8');
-      if (need > room) this.grow(need);
+      if (need > room) {
+        if (this.sink !== undefined) this.hand(false);
+        if (need > this.buf.length - this.pos) this.grow(need);
+      }
     }
     this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+
+  /** Hands the chunk written so far to the sink and starts the next. */
+  private hand(last: boolean): void {
+    const sink = this.sink as ChunkSink;
+    const full = this.buf;
+    this.handed += this.pos;
+    sink.write(full.subarray(0, this.pos), last, () => recycleChunk(full));
+    if (!last) this.buf = takeChunk();
+    this.pos = 0;
+  }
+
+  /** Ends the document: a writer with a sink hands it the last chunk; must be called once, and the writer not used afterwards. */
+  end(): void {
+    if (this.sink !== undefined) this.hand(true);
   }
 
   private grow(need: number): void {
@@ -123,23 +160,25 @@ export class ExpositionWriter {
   /**
    * Makes room for `bytes` more bytes in one allocation when the buffer is short of `atLeast`
    * (a lower bound of what will be written): sizing once avoids the chain of doublings
-   * (and their garbage) of a writer started small.
+   * (and their garbage) of a writer started small. A writer with a sink has fixed chunks.
    */
   reserve(atLeast: number, bytes: number): void {
-    if (this.buf.length - this.pos < atLeast) this.grow(Math.max(atLeast, bytes));
+    if (this.sink === undefined && this.buf.length - this.pos < atLeast) this.grow(Math.max(atLeast, bytes));
   }
 
+  /** Bytes of the document so far. */
   get length(): number {
-    return this.pos;
+    return this.handed + this.pos;
   }
 
   /** The bytes written so far (a view, not a copy: the writer must not be used afterwards). */
   toBuffer(): Buffer {
+    if (this.sink !== undefined) throw new Error('ExpositionWriter: a writer with a sink has handed its bytes on');
     return this.buf.subarray(0, this.pos);
   }
 
   toString(): string {
-    return this.buf.toString('utf8', 0, this.pos);
+    return this.toBuffer().toString('utf8');
   }
 }
 

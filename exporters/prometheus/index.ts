@@ -4,13 +4,10 @@
  * snapshot no older than `collect.min_interval`; the rendered container part is cached per
  * snapshot and format, so rapid or concurrent scrapes cost one rendering.
  */
-import { promisify } from 'node:util';
-import { gzip as gzipCb } from 'node:zlib';
 import type { Exporter, ExporterContext, ExporterFactory, HttpRequestView, HttpResponse } from '../../src/component.js';
-import { CONTENT_TYPE, ExpositionWriter, negotiate, writeEnd, writeFamilies, writeSampleFamilies } from '../../src/exposition.js';
+import { CHUNK_BYTES, CONTENT_TYPE, ExpositionWriter, negotiate, writeEnd, writeFamilies, writeSampleFamilies } from '../../src/exposition.js';
+import { ParallelGzip } from '../../src/gzip.js';
 import { configSchema, type PrometheusConfig } from './config.js';
-
-const gzip = promisify(gzipCb);
 
 function header(req: HttpRequestView, name: string): string | undefined {
   const v = req.headers[name];
@@ -38,19 +35,21 @@ class PrometheusExporter implements Exporter {
     const started = performance.now();
     const self = this.ctx.self;
     self.scrapes.inc({ format });
-    // One writer per response: concurrent scrapes must not share a buffer while gzip reads it.
-    const w = new ExpositionWriter(this.lastSize + (this.lastSize >> 3));
+    const headers: Record<string, string> = { 'content-type': CONTENT_TYPE[format], vary: 'Accept, Accept-Encoding' };
+    const gzip = /\bgzip\b/.test(header(req, 'accept-encoding') ?? '') ? new ParallelGzip(this.config.gzip_level) : undefined;
+    // One writer per response: concurrent scrapes must not share a buffer while it is sent or compressed.
+    const w = gzip !== undefined ? new ExpositionWriter(CHUNK_BYTES, gzip) : new ExpositionWriter(this.lastSize + (this.lastSize >> 3));
     writeFamilies(snapshot.families, format, w);
     writeSampleFamilies(await self.families(), format, w);
     writeEnd(format, w);
-    this.lastSize = w.length;
-    const headers: Record<string, string> = { 'content-type': CONTENT_TYPE[format], vary: 'Accept, Accept-Encoding' };
-    let body: Buffer = w.toBuffer();
-    if (/\bgzip\b/.test(header(req, 'accept-encoding') ?? '')) {
-      body = await gzip(body, { level: this.config.gzip_level });
+    w.end();
+    let body: Buffer;
+    if (gzip !== undefined) {
+      body = await gzip.result();
       headers['content-encoding'] = 'gzip';
-      // The text is compressed: its buffer can serve the next scrape instead of waiting for a full GC.
-      w.release();
+    } else {
+      this.lastSize = w.length;
+      body = w.toBuffer();
     }
     self.renderDuration.set((performance.now() - started) / 1000);
     return { status: 200, headers, body };
