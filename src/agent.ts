@@ -115,7 +115,7 @@ export class Agent {
         ...base,
         log: log.child({ exporter: f.type }),
         self,
-        snapshot: (): Promise<Snapshot> => pipeline.snapshot(),
+        snapshot: (maxWaitMs?: number): Promise<Snapshot> => pipeline.snapshot(maxWaitMs),
         route: (r) => {
           if (!routesOpen) throw new Error(`exporter ${f.type} registered route ${r.path} after start`);
           routes.push(r);

@@ -54,9 +54,10 @@ export interface CollectorFactory<C = unknown> {
 export interface ExporterContext extends ComponentContext {
   /**
    * A snapshot no older than `collect.min_interval`, collecting anew if needed; concurrent
-   * callers share one collection.
+   * callers share one collection. With `maxWaitMs`, the previous snapshot when the collection
+   * takes longer than that (and there is one).
    */
-  snapshot(): Promise<Snapshot>;
+  snapshot(maxWaitMs?: number): Promise<Snapshot>;
   /** The agent's own metrics, to serve beside the snapshot and to count deliveries. */
   readonly self: SelfMetrics;
   /** Registers an HTTP route on the agent's server; only valid before `start()`. */
@@ -65,6 +66,8 @@ export interface ExporterContext extends ComponentContext {
 
 export interface HttpRequestView {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Aborted when the client goes away before the response is sent (a scraper that timed out). */
+  readonly signal: AbortSignal;
 }
 
 export interface HttpResponse {

@@ -12,7 +12,8 @@
  * reads it as it would `gzip -c`. The cost is a fresh dictionary per chunk: under 1% larger
  * at 256 KiB chunks of exposition text.
  */
-import { constants, crc32, deflateRaw } from 'node:zlib';
+import { availableParallelism } from 'node:os';
+import { constants, crc32, deflateRaw, deflateRawSync } from 'node:zlib';
 
 /** What a chunked writer hands its chunks to. `recycle` gives the chunk's memory back once it has been read. */
 export interface ChunkSink {
@@ -22,11 +23,23 @@ export interface ChunkSink {
 /** gzip member header: magic, deflate, no flags, mtime 0, no extra flags, OS unknown. */
 const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
 
+/**
+ * Chunks compressed on the threadpool at once. Rendering outpaces deflate, so without a cap
+ * every chunk of a document would wait in memory with a deflate state of its own (80 MB of
+ * external memory at 1000 containers); past the cap the writer's own thread compresses the
+ * chunk, which is the back-pressure a synchronous writer can have, and work it would have
+ * waited for anyway: with the threadpool kept busy, the document is done when the cores
+ * have done the work of rendering and deflating it, capped or not. libuv's pool has 4
+ * threads unless UV_THREADPOOL_SIZE says otherwise.
+ */
+const IN_FLIGHT = Math.min(4, Math.max(2, availableParallelism()));
+
 export class ParallelGzip implements ChunkSink {
   private readonly parts: Promise<Buffer>[] = [];
   private crc = 0;
   private size = 0;
   private ended = false;
+  private inFlight = 0;
 
   constructor(private readonly level: number) {}
 
@@ -35,9 +48,21 @@ export class ParallelGzip implements ChunkSink {
     this.ended = last;
     this.crc = crc32(chunk, this.crc);
     this.size += chunk.length;
-    const finishFlush = last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH;
+    const options = { level: this.level, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
+    if (this.inFlight >= IN_FLIGHT) {
+      let out: Buffer;
+      try {
+        out = deflateRawSync(chunk, options);
+      } finally {
+        recycle();
+      }
+      this.parts.push(Promise.resolve(out));
+      return;
+    }
+    this.inFlight++;
     const part = new Promise<Buffer>((resolve, reject) => {
-      deflateRaw(chunk, { level: this.level, finishFlush }, (err, out) => {
+      deflateRaw(chunk, options, (err, out) => {
+        this.inFlight--;
         recycle();
         if (err) reject(err);
         else resolve(out);

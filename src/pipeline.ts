@@ -1,8 +1,11 @@
 /**
  * Runs the collectors into one snapshot. Snapshots are taken on demand and coalesced: a
  * caller within `minIntervalMs` of the last collection gets that snapshot, and concurrent
- * callers share the collection in flight. A collector that fails, wholly or in part, never
- * stops the others; its errors are counted and logged with rate limiting.
+ * callers share the collection in flight. A caller that cannot wait (a scraper with a
+ * timeout) may name how long it waits: past that, it gets the previous snapshot while the
+ * collection goes on for the next caller, as cAdvisor serves its cache, rather than a
+ * scrape that fails and leaves a gap. A collector that fails, wholly or in part, never stops
+ * the others; its errors are counted and logged with rate limiting.
  */
 import type { Collector } from './component.js';
 import { LookoutError } from './errors.js';
@@ -48,14 +51,37 @@ export class Pipeline {
     return this.last;
   }
 
-  snapshot(): Promise<Snapshot> {
-    if (this.last && this.now() - this.last.time < this.minIntervalMs) return Promise.resolve(this.last);
+  /**
+   * A snapshot no older than `minIntervalMs`, collecting anew if needed. With `maxWaitMs`, a
+   * collection still running after that long gives way to the previous snapshot (counted in
+   * `lookout_stale_snapshots_total`), when there is one.
+   */
+  snapshot(maxWaitMs = Infinity): Promise<Snapshot> {
+    const last = this.last;
+    if (last && this.now() - last.time < this.minIntervalMs) return Promise.resolve(last);
     if (!this.inflight) {
       this.inflight = this.collect().finally(() => {
         this.inflight = undefined;
       });
     }
-    return this.inflight;
+    const inflight = this.inflight;
+    if (last === undefined || !Number.isFinite(maxWaitMs)) return inflight;
+    return new Promise<Snapshot>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.self.staleSnapshots.inc();
+        resolve(last);
+      }, Math.max(0, maxWaitMs));
+      inflight.then(
+        (s) => {
+          clearTimeout(timer);
+          resolve(s);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
   }
 
   private async collect(): Promise<Snapshot> {

@@ -51,6 +51,11 @@ export class SelfMetrics {
     labelNames: ['format'],
     registers: [this.registry],
   });
+  readonly staleSnapshots = new Counter({
+    name: 'lookout_stale_snapshots_total',
+    help: 'Scrapes answered with the previous collection because a new one outlasted the wait the scraper allows (half its X-Prometheus-Scrape-Timeout-Seconds).',
+    registers: [this.registry],
+  });
   readonly renderDuration = new Gauge({
     name: 'lookout_render_duration_seconds',
     help: 'Time spent rendering the last metrics response (exposition text and compression), in seconds.',

@@ -86,7 +86,11 @@ export function buildServer(routes: readonly HttpRoute[], state: ServerState, ve
   });
   for (const r of routes) {
     app.get(r.path, async (req, reply) => {
-      const res = await r.handle({ headers: req.headers });
+      const gone = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) gone.abort();
+      });
+      const res = await r.handle({ headers: req.headers, signal: gone.signal });
       return reply.code(res.status).headers(res.headers).send(res.body);
     });
   }

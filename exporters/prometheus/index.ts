@@ -1,8 +1,8 @@
 /**
  * The Prometheus scrape endpoint: text format 0.0.4 by default, OpenMetrics 1.0 when the
  * scraper's Accept header asks for it, gzip when accepted. Each scrape is served from a
- * snapshot no older than `collect.min_interval`; the rendered container part is cached per
- * snapshot and format, so rapid or concurrent scrapes cost one rendering.
+ * snapshot no older than `collect.min_interval` (concurrent scrapes share one collection), or
+ * from the previous one when a new collection would outlast half the scraper's timeout.
  */
 import type { Exporter, ExporterContext, ExporterFactory, HttpRequestView, HttpResponse } from '../../src/component.js';
 import { CHUNK_BYTES, CONTENT_TYPE, ExpositionWriter, negotiate, writeEnd, writeFamilies, writeSampleFamilies } from '../../src/exposition.js';
@@ -12,6 +12,16 @@ import { configSchema, type PrometheusConfig } from './config.js';
 function header(req: HttpRequestView, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(',') : v;
+}
+
+/**
+ * How long a scrape waits for a new collection: half the scraper's timeout, which Prometheus
+ * sends with every scrape, leaving the other half to render, compress and send. Without the
+ * header, as long as it takes.
+ */
+export function collectionWait(timeoutSeconds: string | undefined): number {
+  const t = Number(timeoutSeconds);
+  return timeoutSeconds !== undefined && timeoutSeconds !== '' && Number.isFinite(t) && t > 0 ? (t * 1000) / 2 : Infinity;
 }
 
 class PrometheusExporter implements Exporter {
@@ -30,7 +40,9 @@ class PrometheusExporter implements Exporter {
   async export(): Promise<void> {}
 
   private async scrape(req: HttpRequestView): Promise<HttpResponse> {
-    const snapshot = await this.ctx.snapshot();
+    const snapshot = await this.ctx.snapshot(collectionWait(header(req, 'x-prometheus-scrape-timeout-seconds')));
+    // The scraper gave up meanwhile: rendering for nobody would only hold memory and CPU that the next scrape needs.
+    if (req.signal.aborted) return { status: 503, headers: { 'content-type': 'text/plain' }, body: 'the client went away\n' };
     const format = negotiate(header(req, 'accept'));
     const started = performance.now();
     const self = this.ctx.self;
