@@ -28,12 +28,7 @@ export class ProtoWriter {
 
   varint(v: number): void {
     this.ensure(10);
-    // Values here are lengths, tags, timestamps and nanoseconds: non-negative and below 2^53.
-    while (v >= 0x80) {
-      this.buf[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    this.buf[this.pos++] = v;
+    this.pos = putVarint(this.buf, this.pos, v);
   }
 
   tag(field: number, wireType: number): void {
@@ -110,6 +105,20 @@ export class ProtoWriter {
   view(): Buffer {
     return this.buf.subarray(0, this.pos);
   }
+}
+
+/**
+ * Writes the varint of `v` (non-negative, below 2^53: lengths, tags, timestamps, nanoseconds)
+ * at `pos`, which must have 10 bytes of room; returns the position after it. For encoders that
+ * write a whole field in place after one `ensure`.
+ */
+export function putVarint(buf: Buffer, pos: number, v: number): number {
+  while (v >= 0x80) {
+    buf[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  buf[pos++] = v;
+  return pos;
 }
 
 /** The bytes a varint of `v` (non-negative, below 2^53) takes. */

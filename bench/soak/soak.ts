@@ -141,6 +141,27 @@ function rssBytes(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
+/**
+ * The agent's own metrics (`lookout_*`), read from the agent itself: through Prometheus they
+ * would be missing whenever its scrapes fail, which is what the soak looks for. Summed over
+ * labels other than those named in `by`.
+ */
+async function agentMetrics(agentUrl: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${agentUrl}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('lookout_')) continue;
+    const m = /^(lookout_[a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const [, name = '', labels = '', value = ''] = m;
+    const collector = /collector="([^"]*)"/.exec(labels)?.[1];
+    const kind = /kind="([^"]*)"/.exec(labels)?.[1];
+    const key = name === 'lookout_collector_errors_total' ? `${name}/${collector}/${kind}` : name;
+    out.set(key, (out.get(key) ?? 0) + Number(value));
+  }
+  return out;
+}
+
 async function promQuery(base: string, expr: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> {
   const res = await fetch(`${base}/api/v1/query?${new URLSearchParams({ query: expr }).toString()}`, { signal: AbortSignal.timeout(20_000) });
   const j = (await res.json()) as { status: string; data: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> }; error?: string };
@@ -239,7 +260,8 @@ async function main(): Promise<number> {
   const checks = { samples: 0, liveChecked: 0, deadChecked: 0, missing: 0, lingering: 0, dockerDisagrees: 0, examples: [] as string[] };
   let ops = 0;
   let opErrors = 0;
-  const errorsBefore = await promQuery(promUrl, 'sum by (collector, kind) (lookout_collector_errors_total)').catch(() => []);
+  const agentBefore = await agentMetrics(agentUrl);
+  let maxShed = agentBefore.get('lookout_memory_shed_level') ?? NaN;
   /** Prometheus's own scrape failure counters (scrape pool, all targets), by name. */
   const failureCounts = async (): Promise<Map<string, number>> =>
     new Map((await promQuery(promUrl, '{__name__=~"prometheus_target_scrapes_.*_total",job="prometheus"}')).map((r) => [r.metric['__name__'] ?? '', Number(r.value[1])]));
@@ -295,6 +317,7 @@ async function main(): Promise<number> {
     await sleep(5000);
     try {
       rss.push([Date.now() - start, rssBytes(agentPid)]);
+      maxShed = Math.max(maxShed, (await agentMetrics(agentUrl).catch(() => new Map<string, number>())).get('lookout_memory_shed_level') ?? NaN);
     } catch {
       throw new Error(`the agent died: ${agentLog.slice(-2000)}`);
     }
@@ -348,11 +371,14 @@ async function main(): Promise<number> {
   const failureCounters = [...promFailures].map(([k, v]) => [k, v - (failuresBefore.get(k) ?? 0)] as const).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`);
   const targets = (await (await fetch(`${promUrl}/api/v1/targets`)).json()) as { data: { activeTargets: Array<{ labels: { job: string }; lastError: string; health: string }> } };
   const lastError = targets.data.activeTargets.find((t) => t.labels.job === 'lookout')?.lastError ?? '';
-  const errorsAfter = await promQuery(promUrl, 'sum by (collector, kind) (lookout_collector_errors_total)');
-  const before = new Map(errorsBefore.map((r) => [`${r.metric['collector']}/${r.metric['kind']}`, Number(r.value[1])]));
-  const agentErrors = errorsAfter.map((r) => [`${r.metric['collector']}/${r.metric['kind']}`, Number(r.value[1]) - (before.get(`${r.metric['collector']}/${r.metric['kind']}`) ?? 0)] as const).filter(([, n]) => n > 0);
-  const dropped = await one('lookout_series_dropped_total');
-  const maxShed = await one(`max_over_time(lookout_memory_shed_level[${range}])`).catch(() => NaN);
+  const agentAfter = await agentMetrics(agentUrl);
+  const increase = (key: string): number => (agentAfter.get(key) ?? 0) - (agentBefore.get(key) ?? 0);
+  const agentErrors = [...agentAfter.keys()]
+    .filter((k) => k.startsWith('lookout_collector_errors_total/'))
+    .map((k) => [k.slice('lookout_collector_errors_total/'.length), increase(k)] as const)
+    .filter(([, n]) => n > 0);
+  const dropped = increase('lookout_series_dropped_total');
+  const stale = increase('lookout_stale_snapshots_total');
 
   const rssValues = rss.map(([, v]) => v);
   const summary = {
@@ -361,7 +387,7 @@ async function main(): Promise<number> {
     machine: `${cpus().length} CPUs, load average at the end ${load.map((l) => l.toFixed(2)).join(' / ')}`,
     churn: `${ops} container starts and kills in ${elapsed.toFixed(0)} s (${(ops / elapsed).toFixed(1)}/s; ${opErrors} API errors), about ${boxes.filter((b) => b.running).length} of ${N} running at the end`,
     scrapes: { total: scrapes, failed: scrapes - good, lastError, maxDurationSeconds: maxDuration, avgDurationSeconds: avgDuration, maxSamples, prometheusFailureCounters: failureCounters },
-    series: { ...checks, marginSeconds: MARGIN_MS / 1000, seriesDropped: dropped },
+    series: { ...checks, marginSeconds: MARGIN_MS / 1000, seriesDropped: dropped, staleSnapshots: stale },
     agentErrors: Object.fromEntries(agentErrors),
     rss: { samples: rss.length, startMB: MB(rssValues[0] ?? NaN), maxMB: MB(Math.max(...rssValues)), endMB: MB(rssValues[rssValues.length - 1] ?? NaN), slopeMBPerMin: (slopePerMin(rss) / 2 ** 20).toFixed(2), maxShedLevel: maxShed },
   };
@@ -377,7 +403,7 @@ async function main(): Promise<number> {
     `| live containers' series missing | **${checks.missing}** of ${checks.liveChecked} checks (${checks.samples} moments, containers running > ${MARGIN_MS / 1000} s) |`,
     `| dead containers' series lingering | **${checks.lingering}** of ${checks.deadChecked} checks (killed > ${MARGIN_MS / 1000} s before) |`,
     `| docker ps vs bookkeeping | ${checks.dockerDisagrees} disagreements |`,
-    `| agent's own errors | ${agentErrors.length === 0 ? 'none' : agentErrors.map(([k, n]) => `${k}: ${n}`).join(', ')}; series dropped: ${dropped} |`,
+    `| agent's own errors | ${agentErrors.length === 0 ? 'none' : agentErrors.map(([k, n]) => `${k}: ${n}`).join(', ')}; series dropped: ${dropped}; scrapes answered with the previous collection: ${stale} |`,
     `| agent RSS (VmRSS every 5 s) | start ${summary.rss.startMB} MB, max ${summary.rss.maxMB} MB, end ${summary.rss.endMB} MB, slope ${summary.rss.slopeMBPerMin} MB/min over ${rss.length} samples; memory shed level max ${maxShed} |`,
     ...(checks.examples.length > 0 ? ['', `Examples: ${checks.examples.join('; ')}`] : []),
     '',

@@ -8,7 +8,7 @@ import type { Exporter } from '../../src/component.js';
 import { API_ID, captureLog, fakeContext, Receiver, sampleSnapshot, selfValue, until } from '../../test/e2e/exporters-support.js';
 import { WEB_CGROUP, WEB_ID } from '../../test/helpers/hostroot.js';
 import { type InfluxConfig } from './config.js';
-import type { Snapshot } from '../../src/model.js';
+import { type Family, Labels, type Snapshot } from '../../src/model.js';
 import { influxdbExporter, lineProtocolEncoder, lineProtocolStrings } from './index.js';
 import { parseImage, PointBuilder } from './layout.js';
 
@@ -145,6 +145,30 @@ function revalue(base: Snapshot, time: number, f: (v: number, i: number) => numb
   return { ...base, time, families: base.families.map((fam) => ({ ...fam, values: fam.values.map(f) })) };
 }
 
+/** Values around every boundary of the number writer: signs, -0, 2^31, 10^9 (its two halves), 2^53, int64, 1e21, fractions, NaN and infinities. */
+const EDGE_VALUES = [
+  0, -0, 1, -1, 9, 10, 0.5, -2.5, 1e-7, 123.456, 2147483647, 2147483648, -2147483649, 999_999_999, 1e9, 1_000_000_001, 1e9 - 0.5, 123_456_789_012,
+  2 ** 53 - 1, 2 ** 53, 2 ** 53 + 2, -(2 ** 53), 9.2e18, 9.3e18, -9.3e18, 1e21, 1.5e300, Number.MIN_VALUE, Number.NaN, Infinity, -Infinity, 1795168800.5,
+];
+
+/** The snapshot without the series at the index `drop` gives for each family (-1: none), at another time. */
+function without(base: Snapshot, time: number, drop: (f: Family) => number): Snapshot {
+  const families = base.families.map((f) => {
+    const d = drop(f);
+    const keep = (_: unknown, i: number): boolean => i !== d;
+    return { def: f.def, targets: f.targets.filter(keep), extras: f.extras.filter(keep), values: f.values.filter(keep) };
+  });
+  return { time, families, seriesCount: families.reduce((a, f) => a + f.values.length, 0) };
+}
+
+/** The snapshot with one series more, first in the first family, for the target of the last series there. */
+function frontSeries(base: Snapshot, time: number): Snapshot {
+  const [first, ...rest] = base.families as [Family, ...Family[]];
+  const t = first.targets[first.targets.length - 1] as Labels;
+  const f = { def: first.def, targets: [t, ...first.targets], extras: [new Labels([['cpu', 'cpu01']]), ...first.extras], values: [3, ...first.values] };
+  return { time, families: [f, ...rest], seriesCount: base.seriesCount + 1 };
+}
+
 describe('the Buffer encoder', () => {
   it('writes byte for byte the lines of the string encoder, across snapshots (plans kept and made again), both layouts, any batch size', () => {
     for (const layout of ['telegraf', 'prometheus'] as const) {
@@ -160,6 +184,11 @@ describe('the Buffer encoder', () => {
             revalue(base, T + 20_000, (v, i) => (i === 0 ? Number.NaN : v * 0.5)), // went down, and a value that cannot be written
             sampleSnapshot(T + 30_000, 9), // new label objects: plans made again
             revalue(base, T + 40_000, (v) => v * 3),
+            revalue(base, T + 50_000, (_, i) => EDGE_VALUES[i % EDGE_VALUES.length] as number), // numbers written as digits, not through String()
+            revalue(base, T + 60_000, (_, i) => EDGE_VALUES[(i + 7) % EDGE_VALUES.length] as number),
+            without(base, T + 70_000, (f) => f.targets.indexOf(f.targets.find((t) => t.get('name') === 'web') as Labels)), // a container gone
+            revalue(base, T + 80_000, (v) => v + 1), // and back
+            frontSeries(base, T + 90_000), // a series more before the others of a target: its plan made again
           ];
           for (const snap of snapshots) {
             const got = [...fast(snap, max)].map((b) => [b.items, b.body.toString()]);
@@ -192,7 +221,8 @@ describe('InfluxDB 2.x API', () => {
     const tokenFile = join(mkdtempSync(join(tmpdir(), 'lookout-secret-')), 'token');
     writeFileSync(tokenFile, 'tok-3xyz-SECRET\n');
     const ctx = fakeContext();
-    const e = influxdbExporter.create(config({ url: `${r.url}/prefix/`, api: 'v2', org: 'acme', bucket: 'metrics', token_file: tokenFile, precision: 's', hostname: 'node-9' }), ctx);
+    // One push only (at start): the sent count below is held to the fields of the first request, which a second push on a loaded machine would add to.
+    const e = influxdbExporter.create(config({ url: `${r.url}/prefix/`, api: 'v2', org: 'acme', bucket: 'metrics', token_file: tokenFile, precision: 's', hostname: 'node-9', interval: '1h' }), ctx);
     running.push(e);
     await e.start(new AbortController().signal);
     await until('a write', () => r.requests.length > 0);

@@ -16,7 +16,7 @@
 import type { Family, Labels, MetricDef, Snapshot } from '../../src/model.js';
 import { ProtoWriter } from '../../src/protobuf.js';
 import { containerIdOf, splitImage } from '../../src/push.js';
-import { escapeKey, escapeMeasurement, fieldFloat, fieldInt, fieldString } from './lineprotocol.js';
+import { escapeKey, escapeMeasurement, fieldFloat, fieldInt, fieldString, INT_LIMIT } from './lineprotocol.js';
 
 export type Layout = 'telegraf' | 'prometheus';
 
@@ -222,6 +222,13 @@ interface TelegrafTarget {
   readonly keep: boolean;
   /** How its points are written, while its series stay the same (see {@link Plan}). */
   plan?: Plan;
+  /** The target itself (a weak map's value may hold its key). */
+  readonly labels: Labels;
+  /** The snapshot (`write` count) that `series` and `count` are of. */
+  round: number;
+  /** The target's series in this snapshot as (family index, series index) pairs, `count` numbers of it; kept and overwritten from one snapshot to the next. */
+  readonly series: number[];
+  count: number;
 }
 
 /** A point of the telegraf layout being assembled. */
@@ -307,6 +314,69 @@ function ascii(out: ProtoWriter, s: string): void {
   out.pos = p;
 }
 
+/** Whether `v` can be an integer field (what fieldInt writes rather than leaving out). */
+const intField = (v: number): boolean => Number.isFinite(v) && Math.abs(v) < INT_LIMIT;
+
+/**
+ * Writes an integral `v` in decimal as String() prints it, without making the string: most
+ * fields are integers, and a string per field was a good part of the encoding's garbage.
+ * Past 2^53 (where doubles are no longer every integer) String() does it.
+ */
+function integer(out: ProtoWriter, v: number): void {
+  if (v > Number.MAX_SAFE_INTEGER || v < -Number.MAX_SAFE_INTEGER) {
+    ascii(out, String(v));
+    return;
+  }
+  out.ensure(17);
+  const buf = out.buf;
+  let p = out.pos;
+  if (v < 0) {
+    buf[p++] = 45; // '-'
+    v = -v;
+  }
+  // Below 2^53 the high part (over 10^9) is below 2^24 and the low part below 2^30: int32
+  // arithmetic for both, which V8 does far faster than a double's % and floor.
+  const hi = Math.floor(v / 1e9);
+  if (hi > 0) {
+    p = digits(buf, p, hi);
+    let lo = (v - hi * 1e9) | 0;
+    for (let q = p + 8; q >= p; q--) {
+      const d = (lo / 10) | 0;
+      buf[q] = 48 + lo - d * 10;
+      lo = d;
+    }
+    p += 9;
+  } else p = digits(buf, p, v | 0);
+  out.pos = p;
+}
+
+/** Writes `v` (0 to 2^31 - 1) in decimal at `p`; returns the position after it. */
+function digits(buf: Buffer, p: number, v: number): number {
+  let n = 1;
+  for (let x = v; x >= 10; x = (x / 10) | 0) n++;
+  const end = p + n;
+  let q = end;
+  do {
+    const d = (v / 10) | 0;
+    buf[--q] = 48 + v - d * 10;
+    v = d;
+  } while (v > 0);
+  return end;
+}
+
+/** An integer field's value: `42i` (fieldInt's text). `v` must pass {@link intField}. */
+function intValue(out: ProtoWriter, v: number): void {
+  integer(out, Math.round(v) + 0); // + 0 turns -0 into 0
+  out.ensure(1);
+  out.buf[out.pos++] = 105; // 'i'
+}
+
+/** A float field's value (fieldFloat's text): an integral value as its digits, else as String() prints it. `v` must be finite. */
+function floatValue(out: ProtoWriter, v: number): void {
+  if (Number.isInteger(v)) integer(out, v + 0);
+  else ascii(out, String(v));
+}
+
 /** Copies `bytes` from offset `from` (a key without its leading comma, say). */
 function rawFrom(out: ProtoWriter, bytes: Buffer, from: number): void {
   out.ensure(bytes.length - from);
@@ -344,6 +414,8 @@ export class PointBuilder {
   private readonly generics = new Map<string, GenericCache>();
   /** Bumped when the block devices' numbers change, which the blkio points' tags depend on. */
   private epoch = 0;
+  /** Snapshots written, to tell a target's series of this snapshot from the last one's. */
+  private round = 0;
   private deviceNumbers = new Map<string, string>();
   private readonly host: TagEntry[];
   private readonly statics: TagEntry[];
@@ -417,17 +489,17 @@ export class PointBuilder {
     for (const f of snapshot.families) {
       const name = f.def.name;
       for (let i = 0; i < f.values.length; i++) {
-        const v = fieldFloat(f.values[i] as number);
-        if (v === undefined) continue;
+        const v = f.values[i] as number;
+        if (!Number.isFinite(v)) continue;
         out.raw(this.genericPrefix(name, f.targets[i] as Labels, f.extras[i]));
-        ascii(out, v);
+        floatValue(out, v);
         yield 1;
       }
     }
   }
 
   /** The plan of a target's points (see {@link Plan}), mirroring {@link telegraf} series by series. */
-  private makePlan(target: Labels, tt: TelegrafTarget, families: readonly Family[], list: number[], ix: SnapshotIndex): Plan {
+  private makePlan(target: Labels, tt: TelegrafTarget, families: readonly Family[], list: number[], count: number, ix: SnapshotIndex): Plan {
     const points = new Map<string, { point: PlanPoint; byKey: Map<string, PlanField> }>();
     const generic: Array<{ prefix: Buffer; src: number }> = [];
     const defs: MetricDef[] = [];
@@ -459,7 +531,7 @@ export class PointBuilder {
       return f;
     };
     let runtimes = new Map<string, PlanField>();
-    for (let n = 0; n < list.length; n += 2) {
+    for (let n = 0; n < count; n += 2) {
       const f = families[list[n] as number] as Family;
       const i = list[n + 1] as number;
       const src = n >> 1;
@@ -516,9 +588,9 @@ export class PointBuilder {
   }
 
   /** Whether a plan still describes a target's series. */
-  private planHolds(plan: Plan, families: readonly Family[], list: number[]): boolean {
-    if (plan.epoch !== this.epoch || plan.defs.length * 2 !== list.length) return false;
-    for (let n = 0, k = 0; n < list.length; n += 2, k++) {
+  private planHolds(plan: Plan, families: readonly Family[], list: number[], count: number): boolean {
+    if (plan.epoch !== this.epoch || plan.defs.length * 2 !== count) return false;
+    for (let n = 0, k = 0; n < count; n += 2, k++) {
       const f = families[list[n] as number] as Family;
       if (f.def !== plan.defs[k] || (f.extras[list[n + 1] as number] ?? null) !== plan.extras[k]) return false;
     }
@@ -531,24 +603,32 @@ export class PointBuilder {
       this.deviceNumbers = ix.deviceNumbers;
       this.epoch++;
     }
-    const byTarget = new Map<Labels, number[]>();
+    // The targets in order of first appearance, each with its series, in arrays kept per
+    // target: once every target has been seen, grouping allocates nothing.
+    const round = ++this.round;
+    const order: TelegrafTarget[] = [];
     const families = snapshot.families;
     for (let fi = 0; fi < families.length; fi++) {
       const f = families[fi] as Family;
       for (let i = 0; i < f.values.length; i++) {
-        const t = f.targets[i] as Labels;
-        let list = byTarget.get(t);
-        if (list === undefined) byTarget.set(t, (list = []));
-        list.push(fi, i);
+        const t = this.telegrafTarget(f.targets[i] as Labels);
+        if (t.round !== round) {
+          t.round = round;
+          t.count = 0;
+          order.push(t);
+        }
+        t.series[t.count++] = fi;
+        t.series[t.count++] = i;
       }
     }
     const nextCpu = new Map<string, { t: number; v: number }>();
     const time = snapshot.time;
-    for (const [target, list] of byTarget) {
-      const tt = this.telegrafTarget(target);
+    for (const tt of order) {
       if (!tt.keep) continue;
+      const target = tt.labels;
+      const list = tt.series;
       let plan = tt.plan;
-      if (plan === undefined || !this.planHolds(plan, families, list)) tt.plan = plan = this.makePlan(target, tt, families, list, ix);
+      if (plan === undefined || !this.planHolds(plan, families, list, tt.count)) tt.plan = plan = this.makePlan(target, tt, families, list, tt.count, ix);
       const value = (src: number): number => (families[list[src * 2] as number] as Family).values[list[src * 2 + 1] as number] as number;
       const usage = plan.usage >= 0 ? value(plan.usage) : undefined;
       const limitV = plan.limit >= 0 ? value(plan.limit) : undefined;
@@ -564,47 +644,58 @@ export class PointBuilder {
         out.raw(p.prefix);
         let count = p.hasId ? 1 : 0;
         for (const f of p.fields) {
-          let s: string | undefined;
+          // The value to write, NaN for none (NaN is never written), and whether as a float.
+          let v = Number.NaN;
+          let float = false;
           switch (f.kind) {
             case Kind.Int:
-            case Kind.Float: {
-              const int = f.kind === Kind.Int;
               for (const src of f.srcs) {
-                const v = value(src) * f.scale;
-                s = (int ? fieldInt(v) : fieldFloat(v)) ?? s;
+                const x = value(src) * f.scale;
+                if (intField(x)) v = x;
               }
               break;
-            }
+            case Kind.Float:
+              float = true;
+              for (const src of f.srcs) {
+                const x = value(src) * f.scale;
+                if (Number.isFinite(x)) v = x;
+              }
+              break;
             case Kind.Const:
               break;
             case Kind.Sum: {
               let total = 0;
               for (const src of f.srcs) {
                 total += value(src);
-                s = fieldInt(total) ?? s;
+                if (intField(total)) v = total;
               }
               break;
             }
             case Kind.MemLimit: {
-              for (const src of f.srcs) s = fieldInt(value(src)) ?? s;
+              for (const src of f.srcs) {
+                const x = value(src);
+                if (intField(x)) v = x;
+              }
               const limit = limitV === 0 || limitV === undefined ? ix.machineMemory : limitV;
-              if (limit !== undefined && limitV !== undefined) s = fieldInt(limit) ?? s;
+              if (limit !== undefined && limitV !== undefined && intField(limit)) v = limit;
               break;
             }
             case Kind.MemPercent: {
+              float = true;
               const limit = limitV === 0 || limitV === undefined ? ix.machineMemory : limitV;
-              if (limit !== undefined && limit > 0 && usage !== undefined) s = fieldFloat((usage / limit) * 100);
+              if (limit !== undefined && limit > 0 && usage !== undefined) v = (usage / limit) * 100;
               break;
             }
             case Kind.CpuPercent:
-              if (prev !== undefined && cpuV !== undefined && time > prev.t && cpuV >= prev.v) s = fieldFloat(((cpuV - prev.v) / ((time - prev.t) / 1000)) * 100);
+              float = true;
+              if (prev !== undefined && cpuV !== undefined && time > prev.t && cpuV >= prev.v) v = ((cpuV - prev.v) / ((time - prev.t) / 1000)) * 100;
               break;
             case Kind.Uptime: {
               const started = value(plan.started);
               if (started > 0) {
                 const finished = plan.finished >= 0 ? value(plan.finished) : undefined;
                 const end = finished !== undefined && finished > started ? finished : time / 1000;
-                if (end >= started) s = fieldInt((end - started) * NS);
+                if (end >= started && intField((end - started) * NS)) v = (end - started) * NS;
               }
               break;
             }
@@ -615,10 +706,11 @@ export class PointBuilder {
             else out.raw(f.key);
             out.raw(f.text);
           } else {
-            if (s === undefined) continue;
+            if (float ? !Number.isFinite(v) : Number.isNaN(v)) continue;
             if (count === 0) rawFrom(out, f.key, 1);
             else out.raw(f.key);
-            ascii(out, s);
+            if (float) floatValue(out, v);
+            else intValue(out, v);
           }
           count++;
         }
@@ -627,13 +719,16 @@ export class PointBuilder {
           continue;
         }
         yield count;
+        // A walk started meanwhile has taken over the targets' series lists: this one ends.
+        if (this.round !== round) return;
       }
       for (const g of plan.generic) {
-        const v = fieldFloat(value(g.src));
-        if (v === undefined) continue;
+        const v = value(g.src);
+        if (!Number.isFinite(v)) continue;
         out.raw(g.prefix);
-        ascii(out, v);
+        floatValue(out, v);
         yield 1;
+        if (this.round !== round) return;
       }
     }
     this.prevCpu = nextCpu;
@@ -679,7 +774,7 @@ export class PointBuilder {
       keep = this.opts.rawCgroups;
       own.push(['engine_host', this.opts.host], ['cgroup', id]);
     }
-    t = { tags: tagSet([...this.host, ...tagEntries(own, RANK.own), ...this.statics]), containerId: cid, keep };
+    t = { tags: tagSet([...this.host, ...tagEntries(own, RANK.own), ...this.statics]), containerId: cid, keep, labels: target, round: -1, series: [], count: 0 };
     this.telegrafTargets.set(target, t);
     return t;
   }

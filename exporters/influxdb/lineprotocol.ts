@@ -40,7 +40,7 @@ export function fieldString(s: string): string {
 }
 
 /** Largest magnitude written as an integer field: int64. */
-const INT_LIMIT = 9_223_372_036_854_775_000;
+export const INT_LIMIT = 9_223_372_036_854_775_000;
 
 /** `42i`, or undefined when the value cannot be an int64. */
 export function fieldInt(v: number): string | undefined {

@@ -133,6 +133,15 @@ interface TargetEntry {
   readonly pointAttrs: Buffer;
   /** Data point times last used, by start time: reused while the times stay. */
   times?: { start: number; end: number; counter: Buffer; gauge: Buffer };
+  /** The target itself (a weak map's value may hold its key). */
+  readonly labels: Labels;
+  /** The snapshot (`batches` count) that `series` and `count` are of. */
+  round: number;
+  /** The target's series in this snapshot as (family index, series index) pairs, `count` numbers of it; kept and overwritten from one snapshot to the next. */
+  readonly series: number[];
+  count: number;
+  /** The container's start (ms) in this snapshot, from `container_start_time_seconds`; NaN when unknown. */
+  startedMs: number;
 }
 
 /** What is kept per metric. */
@@ -160,6 +169,11 @@ export class OtlpEncoder {
   private readonly extraAttrs = new WeakMap<Labels, Buffer>();
   private readonly metrics = new Map<MetricDef, MetricEntry>();
   private firstSeen = new Map<string, number>();
+  private round = 0;
+  /** Per metric of the ResourceMetrics being written, its data's and its own length (scratch, reused). */
+  private readonly dataLens: number[] = [];
+  private readonly metricLens: number[] = [];
+  private readonly writer = new ProtoWriter(512 * 1024);
 
   constructor(private readonly opts: OtlpEncodeOptions) {
     this.host = { ...opts.resourceAttributes, 'host.name': opts.hostName };
@@ -186,8 +200,9 @@ export class OtlpEncoder {
     let e = this.targets.get(target);
     if (e === undefined) {
       const attrs = identityAttributes(target);
-      if (this.opts.containerAttributes === 'resource') e = { resource: this.resource({ ...this.host, ...attrs }), attrs, pointAttrs: EMPTY };
-      else e = { resource: (this.hostResource ??= this.resource(this.host)), attrs, pointAttrs: encodeAttributes(attrs, 7) };
+      const kept = { labels: target, round: -1, series: [], count: 0, startedMs: Number.NaN };
+      if (this.opts.containerAttributes === 'resource') e = { resource: this.resource({ ...this.host, ...attrs }), attrs, pointAttrs: EMPTY, ...kept };
+      else e = { resource: (this.hostResource ??= this.resource(this.host)), attrs, pointAttrs: encodeAttributes(attrs, 7), ...kept };
       this.targets.set(target, e);
     }
     return e;
@@ -292,7 +307,144 @@ export class OtlpEncoder {
    * are split across batches when they must be), so the caller can yield between batches.
    * Resources, metrics and points come in the order the SDK path (sdk-encode.ts) puts them.
    */
-  *batches(snapshot: Snapshot, maxItems: number): Iterable<Batch> {
+  batches(snapshot: Snapshot, maxItems: number): Iterable<Batch> {
+    return this.opts.containerAttributes === 'resource' ? this.byResource(snapshot, maxItems) : this.shared(snapshot, maxItems);
+  }
+
+  /**
+   * The snapshot's targets in order of first appearance, each with its series and its start
+   * time filled in, from arrays kept per target: the grouping allocates nothing once every
+   * target has been seen.
+   */
+  private group(snapshot: Snapshot): TargetEntry[] {
+    const round = ++this.round;
+    const endMs = snapshot.time;
+    const families = snapshot.families;
+    const order: TargetEntry[] = [];
+    for (let fi = 0; fi < families.length; fi++) {
+      const f = families[fi] as Family;
+      const isStart = f.def.name === 'container_start_time_seconds';
+      for (let i = 0; i < f.values.length; i++) {
+        const t = this.target(f.targets[i] as Labels);
+        if (t.round !== round) {
+          t.round = round;
+          t.count = 0;
+          t.startedMs = Number.NaN;
+          order.push(t);
+        }
+        const list = t.series;
+        list[t.count++] = fi;
+        list[t.count++] = i;
+        // Cumulative sums start when the container started: lookout reads kernel counters
+        // that begin with the cgroup.
+        const v = f.values[i] as number;
+        if (isStart && v > 0 && v * 1000 <= endMs) t.startedMs = v * 1000;
+      }
+    }
+    return order;
+  }
+
+  /**
+   * Resource mode: one ResourceMetrics per target, written straight from the target's series
+   * (sizes first, then the bytes), a target's points split across batches when they must be.
+   */
+  private *byResource(snapshot: Snapshot, maxItems: number): Iterable<Batch> {
+    const endMs = snapshot.time;
+    const families = snapshot.families;
+    const order = this.group(snapshot);
+    const seen = new Map<string, number>();
+    // The writer and the targets' series lists are kept from one snapshot to the next (each
+    // batch is copied out of the writer). A walk started while an earlier one is still out
+    // takes them over, and the earlier one ends at its next step.
+    const round = this.round;
+    const out = this.writer;
+    out.reset();
+    let items = 0;
+    for (const t of order) {
+      const first = this.firstSeen.get(t.labels.text) ?? endMs;
+      seen.set(t.labels.text, first);
+      const startMs = Number.isNaN(t.startedMs) ? first : t.startedMs;
+      let tm = t.times;
+      if (tm === undefined || tm.start !== startMs || tm.end !== endMs) t.times = tm = { start: startMs, end: endMs, counter: times(startMs, endMs), gauge: times(endMs, endMs) };
+      const points = t.count >> 1;
+      for (let from = 0; from < points; ) {
+        const to = Math.min(points, from + (maxItems - items));
+        this.writeTarget(out, t, tm, families, from, to);
+        items += to - from;
+        from = to;
+        if (items >= maxItems) {
+          yield { items, body: out.bytes(), createdAt: endMs };
+          if (this.round !== round) return;
+          out.reset();
+          items = 0;
+        }
+      }
+    }
+    if (items > 0) yield { items, body: out.bytes(), createdAt: endMs };
+    if (this.round === round) this.firstSeen = seen;
+  }
+
+  /** Writes one ResourceMetrics holding points `from` to `to` (exclusive) of a target's series, in resource mode: a metric per run of one family's series. */
+  private writeTarget(out: ProtoWriter, t: TargetEntry, tm: { counter: Buffer; gauge: Buffer }, families: readonly Family[], from: number, to: number): void {
+    const list = t.series;
+    const dataLens = this.dataLens;
+    const metricLens = this.metricLens;
+    let scopeLen = this.scope.length;
+    let runs = 0;
+    for (let k = from; k < to; ) {
+      const fi = list[2 * k] as number;
+      const f = families[fi] as Family;
+      const e = this.metric(f.def);
+      let data = e.counter ? CUMULATIVE_MONOTONIC.length : 0;
+      for (; k < to && list[2 * k] === fi; k++) {
+        const extra = f.extras[list[2 * k + 1] as number];
+        const p = 27 + (extra ? this.extra(extra).length : 0);
+        data += 1 + varintSize(p) + p;
+      }
+      const len = e.header.length + 1 + varintSize(data) + data;
+      dataLens[runs] = data;
+      metricLens[runs++] = len;
+      scopeLen += 1 + varintSize(len) + len;
+    }
+    const rmLen = t.resource.length + 1 + varintSize(scopeLen) + scopeLen;
+    out.ensure(1 + varintSize(rmLen) + rmLen);
+    out.tag(1, 2);
+    out.varint(rmLen);
+    out.raw(t.resource);
+    out.tag(2, 2);
+    out.varint(scopeLen);
+    out.raw(this.scope);
+    runs = 0;
+    for (let k = from; k < to; ) {
+      const fi = list[2 * k] as number;
+      const f = families[fi] as Family;
+      const e = this.metric(f.def);
+      const pointTimes = e.counter ? tm.counter : tm.gauge;
+      out.tag(2, 2);
+      out.varint(metricLens[runs] as number);
+      out.raw(e.header);
+      out.tag(e.counter ? 7 : 5, 2);
+      out.varint(dataLens[runs++] as number);
+      for (; k < to && list[2 * k] === fi; k++) {
+        const i = list[2 * k + 1] as number;
+        const extra = f.extras[i];
+        const a = extra ? this.extra(extra) : EMPTY;
+        const p = 27 + a.length;
+        out.tag(1, 2);
+        out.varint(p);
+        out.raw(pointTimes);
+        const buf = out.buf;
+        buf[out.pos] = 0x21; // as_double (4), fixed64
+        buf.writeDoubleLE(f.values[i] as number, out.pos + 1);
+        out.pos += 9;
+        if (a.length > 0) out.raw(a);
+      }
+      if (e.counter) out.raw(CUMULATIVE_MONOTONIC);
+    }
+  }
+
+  /** Datapoint mode: every target under the host resource, a metric's points of all targets together. */
+  private *shared(snapshot: Snapshot, maxItems: number): Iterable<Batch> {
     const endMs = snapshot.time;
     const families = snapshot.families;
     // The snapshot is family by family; resources group a target's series of all families.

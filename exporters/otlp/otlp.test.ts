@@ -3,7 +3,7 @@ import root from 'otlp-transformer-protobufjs/build/src/generated/root.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { validate } from '../../src/config.js';
 import type { Exporter } from '../../src/component.js';
-import { Labels, type Snapshot } from '../../src/model.js';
+import { type Family, Labels, type Snapshot } from '../../src/model.js';
 import { API_ID, captureLog, fakeContext, Receiver, sampleSnapshot, selfValue, snapshotOf, until } from '../../test/e2e/exporters-support.js';
 import { WEB_CGROUP, WEB_ID } from '../../test/helpers/hostroot.js';
 import type { OtlpConfig } from './config.js';
@@ -56,6 +56,27 @@ const attrs = (list: Attr[] = []): Record<string, unknown> => Object.fromEntries
 /** After the fixture container's start time (2026-11-20), so it is the counters' start. */
 const T = 1_800_000_000_000;
 const ns = (ms: number): string => `${ms}000000`;
+
+/** `base` at another time, each series kept (with the target and metric labels `fn` gives) or left out (null), and optionally one series more first in the first family. */
+function edit(base: Snapshot, time: number, fn: (f: Family, i: number) => [Labels, Labels | null] | null, front?: [Labels, Labels | null, number]): Snapshot {
+  const families = base.families.map((f, fi) => {
+    const out: Family = { def: f.def, targets: [], extras: [], values: [] };
+    if (front && fi === 0) {
+      out.targets.push(front[0]);
+      out.extras.push(front[1]);
+      out.values.push(front[2]);
+    }
+    f.values.forEach((v, i) => {
+      const r = fn(f, i);
+      if (r === null) return;
+      out.targets.push(r[0]);
+      out.extras.push(r[1]);
+      out.values.push(v);
+    });
+    return out;
+  });
+  return { time, families, seriesCount: families.reduce((a, f) => a + f.values.length, 0) };
+}
 
 const encoder = (mode: 'resource' | 'datapoint' = 'resource') => new OtlpEncoder({ hostName: 'node-1', resourceAttributes: { 'k8s.cluster.name': 'c1' }, containerAttributes: mode });
 
@@ -145,6 +166,11 @@ describe('OTLP encoding', () => {
           revalue(base, T + 20_000, (v) => -v),
           sampleSnapshot(T + 30_000),
           snapshotOf(T + 40_000, [['container_cpu_usage_seconds_total', web, 0.1, [['cpu', 'total']]], ['container_start_time_seconds', web, (T + 35_000.123) / 1000]]),
+          // The series kept per target made again: a container gone, one more series first, new metric-label objects.
+          edit(base, T + 50_000, (f, i) => (f.targets[i]?.get('name') === 'web' ? null : [f.targets[i] as Labels, f.extras[i] ?? null])),
+          edit(base, T + 60_000, (f, i) => [f.targets[i] as Labels, f.extras[i] ?? null], [base.families[1]?.targets[0] as Labels, new Labels([['cpu', 'cpu00']]), 4]),
+          edit(base, T + 70_000, (f, i) => [f.targets[i] as Labels, f.extras[i] ? new Labels([...(f.extras[i] as Labels).pairs, ['more', 'x']]) : null]),
+          base,
         ];
         for (const snap of snapshots) {
           const a = [...hand.batches(snap, max)];
@@ -157,6 +183,16 @@ describe('OTLP encoding', () => {
         }
       }
     }
+  });
+
+  it('ends a walk that a newer one overtook (they share what is kept per target), the newer one whole', () => {
+    const enc = encoder();
+    const older = enc.batches(sampleSnapshot(T), 2)[Symbol.iterator]();
+    expect(older.next().done).toBe(false);
+    const newer = [...enc.batches(sampleSnapshot(T + 10_000), 2)].map((b) => b.body.toString('hex'));
+    expect(older.next().done).toBe(true);
+    // As from a fresh encoder: the older walk never finished, so it marked no series as seen.
+    expect(newer).toEqual([...encoder().batches(sampleSnapshot(T + 10_000), 2)].map((b) => b.body.toString('hex')));
   });
 
   it('splits a snapshot into requests of at most max_batch_samples data points, losing none', () => {

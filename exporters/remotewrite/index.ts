@@ -52,6 +52,7 @@ export function remoteWriteEncoder(external: LabelPairs, snappy: Snappy = (defau
     return { items, body: snappy.compress(builder.takeView()), createdAt };
   };
   return function* encode(snapshot: Snapshot, maxItems: number): Iterable<Batch> {
+    builder.begin();
     for (const f of snapshot.families) {
       const name = f.def.name;
       for (let i = 0; i < f.values.length; i++) {

@@ -13,7 +13,7 @@
  * decode it with protobufjs.
  */
 
-import { ProtoWriter, varintSize } from '../../src/protobuf.js';
+import { ProtoWriter, putVarint, varintSize } from '../../src/protobuf.js';
 
 export type LabelPairs = ReadonlyArray<readonly [string, string]>;
 
@@ -49,28 +49,41 @@ export interface LabelSource {
 /** Stands for "no labels" as a cache key. */
 const NONE: LabelSource = { pairs: [] };
 
-/** One metric name's series labels, encoded: by target, and by target then metric labels. */
-interface NameCache {
-  readonly name: EncodedLabel[];
-  readonly plain: WeakMap<LabelSource, Buffer>;
-  readonly withExtra: WeakMap<LabelSource, WeakMap<LabelSource, Buffer>>;
+/**
+ * One target's series labels, encoded, by the series' position among the target's series in
+ * the snapshot (the order in which `add` sees them). A position holds while the series there
+ * has the same metric name and the same metric-label object as when it was encoded; a series
+ * added or removed before it shifts the positions after it, which are then encoded again once.
+ */
+interface TargetCache {
+  /** The snapshot (`begin` count) that `next` counts in. */
+  round: number;
+  /** The position of the target's next series in this snapshot. */
+  next: number;
+  readonly names: string[];
+  readonly extras: LabelSource[];
+  readonly labels: Buffer[];
 }
 
 /**
  * Builds one WriteRequest, one single-sample series at a time. A series' labels (`__name__`,
  * the target's, the metric's own, the external ones, merged and sorted) are encoded once and
- * cached by metric name and label objects (the collectors reuse one Labels object per
- * container and per label combination; weak maps, so a container's entries go with it): a
- * series then costs one copy of its label bytes and its sample.
+ * kept per target (the collectors reuse one Labels object per container, weakly held, so a
+ * container's entry goes with it) by the series' position: a series then costs one lookup of
+ * its target, two comparisons, one copy of its label bytes and its sample. One entry per
+ * target rather than one per series keeps the weak maps small, which the garbage collector
+ * pays for on every full collection.
  */
 export class WriteRequestBuilder {
   private readonly request = new ProtoWriter(256 * 1024);
   private readonly sets = new WeakMap<LabelSource, EncodedLabel[]>();
-  private readonly names = new Map<string, NameCache>();
+  private readonly names = new Map<string, EncodedLabel[]>();
+  private readonly targets = new WeakMap<LabelSource, TargetCache>();
   private readonly external: EncodedLabel[];
   private readonly lists: EncodedLabel[][] = [[], [], [], []];
   private readonly at = [0, 0, 0, 0];
   private readonly merged = new ProtoWriter(1024);
+  private round = 0;
   /** The sample's timestamp field (tag and varint), for the last timestamp seen. */
   private tsBytes: Buffer = Buffer.alloc(0);
   private tsFor = Number.NaN;
@@ -81,6 +94,14 @@ export class WriteRequestBuilder {
     this.external = encodeLabels(external);
   }
 
+  /**
+   * Starts a snapshot: positions count from the first series of each target again. Without
+   * it every series is still encoded right, but positions keep growing and never match.
+   */
+  begin(): void {
+    this.round++;
+  }
+
   private set(labels: LabelSource): EncodedLabel[] {
     if (labels === NONE) return [];
     let e = this.sets.get(labels);
@@ -88,9 +109,9 @@ export class WriteRequestBuilder {
     return e;
   }
 
-  private nameCache(name: string): NameCache {
+  private nameLabel(name: string): EncodedLabel[] {
     let c = this.names.get(name);
-    if (c === undefined) this.names.set(name, (c = { name: encodeLabels([['__name__', name]]), plain: new WeakMap(), withExtra: new WeakMap() }));
+    if (c === undefined) this.names.set(name, (c = encodeLabels([['__name__', name]])));
     return c;
   }
 
@@ -125,19 +146,28 @@ export class WriteRequestBuilder {
     return out.bytes();
   }
 
-  /** A series' encoded labels, from the cache. */
+  /** A series' encoded labels, from its target's cache. */
   private labels(name: string, target: LabelSource | null, extra: LabelSource | null): Buffer {
-    const c = this.nameCache(name);
     const t = target ?? NONE;
-    if (!extra) {
-      let b = c.plain.get(t);
-      if (b === undefined) c.plain.set(t, (b = this.encodeSeries(c.name, t, NONE)));
-      return b;
+    const x = extra ?? NONE;
+    let c = this.targets.get(t);
+    if (c === undefined) this.targets.set(t, (c = { round: this.round, next: 0, names: [], extras: [], labels: [] }));
+    else if (c.round !== this.round) {
+      c.round = this.round;
+      c.next = 0;
     }
-    let byExtra = c.withExtra.get(t);
-    if (byExtra === undefined) c.withExtra.set(t, (byExtra = new WeakMap()));
-    let b = byExtra.get(extra);
-    if (b === undefined) byExtra.set(extra, (b = this.encodeSeries(c.name, t, extra)));
+    const k = c.next++;
+    if (k < c.labels.length && c.names[k] === name && c.extras[k] === x) return c.labels[k] as Buffer;
+    const b = this.encodeSeries(this.nameLabel(name), t, x);
+    if (k < c.labels.length) {
+      c.names[k] = name;
+      c.extras[k] = x;
+      c.labels[k] = b;
+    } else {
+      c.names.push(name);
+      c.extras.push(x);
+      c.labels.push(b);
+    }
     return b;
   }
 
@@ -150,16 +180,25 @@ export class WriteRequestBuilder {
       this.tsBytes = w.bytes();
       this.tsFor = timestampMs;
     }
-    // Sample { double value = 1; int64 timestamp = 2; }: 9 bytes and the timestamp's.
-    const sampleSize = 9 + this.tsBytes.length;
+    // TimeSeries (field 1): the labels, then Sample (field 2) { double value = 1; int64
+    // timestamp = 2; }, written in place: this runs once per series.
+    const ts = this.tsBytes;
+    const sampleSize = 9 + ts.length;
     const r = this.request;
-    r.tag(1, 2);
-    r.varint(labels.length + 1 + varintSize(sampleSize) + sampleSize);
-    r.raw(labels);
-    r.tag(2, 2);
-    r.varint(sampleSize);
-    r.double(1, value);
-    r.raw(this.tsBytes);
+    r.ensure(labels.length + sampleSize + 16);
+    const buf = r.buf;
+    let p = r.pos;
+    buf[p++] = 0x0a;
+    p = putVarint(buf, p, labels.length + 1 + varintSize(sampleSize) + sampleSize);
+    buf.set(labels, p);
+    p += labels.length;
+    buf[p++] = 0x12;
+    p = putVarint(buf, p, sampleSize);
+    buf[p] = 0x09;
+    buf.writeDoubleLE(value, p + 1);
+    p += 9;
+    for (let i = 0; i < ts.length; i++) buf[p++] = ts[i] as number;
+    r.pos = p;
     this.count++;
   }
 

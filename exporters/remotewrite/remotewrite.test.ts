@@ -2,7 +2,7 @@ import protobuf from 'protobufjs';
 import snappy from 'snappyjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { validate } from '../../src/config.js';
-import { Labels } from '../../src/model.js';
+import { type Family, Labels, type Snapshot } from '../../src/model.js';
 import type { Exporter } from '../../src/component.js';
 import { captureLog, fakeContext, Receiver, sampleSnapshot, selfValue, until } from '../../test/e2e/exporters-support.js';
 import { WEB_CGROUP } from '../../test/helpers/hostroot.js';
@@ -125,6 +125,49 @@ describe('protobuf encoding', () => {
     expect(second.every((s) => s.samples[0]?.timestamp === String(T + 15_000))).toBe(true);
     // A fresh encoder, with nothing cached, writes the same bytes.
     expect(decode([...remoteWriteEncoder([['node', 'n1']])(next, 1e9)][0]?.body as Buffer)).toEqual(second);
+  });
+
+  it('encodes a target\'s series again when they change: labels changed, container gone, a series more before others, new metric labels', () => {
+    const base = sampleSnapshot(T);
+    const targets = [...new Set(base.families.flatMap((f) => f.targets))];
+    const [web, api] = targets as [Labels, Labels];
+    const renamed = new Labels(web.pairs.map(([k, v]) => [k, k === 'name' ? 'web-2' : v]));
+    type Edit = (f: Family, i: number) => { t: Labels; e: Labels | null } | null;
+    const edit = (time: number, fn: Edit, front?: [Labels, Labels | null, number]): Snapshot => {
+      const families = base.families.map((f, fi) => {
+        const out: Family = { def: f.def, targets: [], extras: [], values: [] };
+        const put = (t: Labels, e: Labels | null, v: number): void => {
+          out.targets.push(t);
+          out.extras.push(e);
+          out.values.push(v);
+        };
+        if (front && fi === 0) put(...front);
+        f.values.forEach((v, i) => {
+          const r = fn(f, i);
+          if (r) put(r.t, r.e, v + time - T);
+        });
+        return out;
+      });
+      return { time, families, seriesCount: families.reduce((a, f) => a + f.values.length, 0) };
+    };
+    const same: Edit = (f, i) => ({ t: f.targets[i] as Labels, e: f.extras[i] ?? null });
+    const snapshots = [
+      base,
+      edit(T + 1000, (f, i) => ({ t: f.targets[i] === web ? renamed : (f.targets[i] as Labels), e: f.extras[i] ?? null })), // labels changed: a new Labels object
+      edit(T + 2000, (f, i) => (f.targets[i] === web ? null : same(f, i))), // container gone
+      edit(T + 3000, same, [api, new Labels([['cpu', 'total']]), 7]), // a series more at the front of a target: its positions after it shift
+      edit(T + 4000, (f, i) => ({ t: f.targets[i] as Labels, e: f.extras[i] ? new Labels((f.extras[i] as Labels).pairs.map(([k, v]) => [k, `${v}x`])) : null })), // new metric-label objects
+      base,
+    ];
+    const kept = remoteWriteEncoder([['node', 'n1']], { name: 'snappyjs', compress: (raw) => Buffer.from(raw) });
+    for (const snap of snapshots) {
+      for (const max of [1e9, 3]) {
+        const fresh = remoteWriteEncoder([['node', 'n1']], { name: 'snappyjs', compress: (raw) => Buffer.from(raw) });
+        const got = [...kept(snap, max)].map((b) => b.body.toString('hex'));
+        expect(got, `t=${snap.time} max=${max}`).toEqual([...fresh(snap, max)].map((b) => b.body.toString('hex')));
+      }
+    }
+    expect(decode([...kept(snapshots[1] as Snapshot, 1e9)][0]?.body as Buffer, false).some((s) => s.labels.some((l) => l.name === 'name' && l.value === 'web-2'))).toBe(true);
   });
 
   it('grows its buffer past the initial size', () => {
