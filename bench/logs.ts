@@ -290,7 +290,11 @@ async function measure(format: LogFormat, who: Contender, proc: Spawned, outFile
   return run;
 }
 
-export async function runLookout(cliJs: string, work: string, format: LogFormat, files: LogFiles, timeoutMs: number, nodeArgs: string[] = []): Promise<LogRun> {
+/**
+ * One lookout run. `logsSettings` go under `collectors.logs` (e.g. `{ batch_max_lines: 500 }`),
+ * for experiments; the bench itself runs with the defaults.
+ */
+export async function runLookout(cliJs: string, work: string, format: LogFormat, files: LogFiles, timeoutMs: number, nodeArgs: string[] = [], logsSettings: Readonly<Record<string, number | string | boolean>> = {}): Promise<LogRun> {
   const dir = join(work, `lookout-${format}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -309,6 +313,7 @@ export async function runLookout(cliJs: string, work: string, format: LogFormat,
       'exporters:',
       '  file:',
       `    path: ${JSON.stringify(out)}`,
+      ...(Object.keys(logsSettings).length > 0 ? ['collectors:', '  logs:', ...Object.entries(logsSettings).map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`)] : []),
       '',
     ].join('\n'),
   );

@@ -77,9 +77,11 @@ export class Agent {
     private readonly collectors: RunningCollector[],
     private readonly exporters: Array<{ type: string; exporter: Exporter }>,
     private readonly pipeline: Pipeline,
-    private readonly server: FastifyInstance,
     readonly self: SelfMetrics,
   ) {}
+
+  /** Built after the collectors start: the log collector's first lines need not wait for it. */
+  private server: FastifyInstance | undefined;
 
   static async start(config: Config, opts: AgentOptions): Promise<Agent> {
     const now = opts.now ?? Date.now;
@@ -126,12 +128,13 @@ export class Agent {
       if (exporter.writeLogs) router.add({ type: f.type, writeLogs: (r) => (exporter.writeLogs as NonNullable<typeof exporter.writeLogs>).call(exporter, r) });
     }
     routesOpen = false;
-    let agent: Agent | undefined;
-    const server = buildServer(routes, { ready: () => agent?.ready ?? false, closing: () => agent?.closing ?? false, snapshot: () => pipeline.snapshot(), recentLogs: (id) => router.recent.get(id) }, VERSION, serverSecurity(config));
-    agent = new Agent(log, collectors, exporters, pipeline, server, self);
+    const security = serverSecurity(config);
+    const agent = new Agent(log, collectors, exporters, pipeline, self);
     agent.budget = budget;
     try {
       for (const { collector } of collectors) await collector.start(agent.abort.signal);
+      const server = buildServer(routes, { ready: () => agent.ready, closing: () => agent.closing, snapshot: () => pipeline.snapshot(), recentLogs: (id) => router.recent.get(id) }, VERSION, security);
+      agent.server = server;
       for (const { exporter } of exporters) await exporter.start(agent.abort.signal);
       agent.address = await listen(server, config.server.listen);
     } catch (err) {
@@ -187,7 +190,7 @@ export class Agent {
       for (const { type, collector } of this.collectors) {
         await collector.shutdown().catch((err: unknown) => this.log.error({ collector: type, err: String(err) }, 'collector shutdown failed'));
       }
-      await this.server.close();
+      await this.server?.close();
     })();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'timeout'>((resolve) => {

@@ -74,6 +74,7 @@ export class LogPusher implements LogWriter {
   private started = false;
   private closed = false;
   private stopping: Promise<void> | undefined;
+  private prepared: Promise<void> | undefined;
 
   constructor(
     /** The Delivery's name: the `exporter` label of its metrics and the on-disk buffer's folder. */
@@ -84,6 +85,12 @@ export class LogPusher implements LogWriter {
     send: Sender,
     /** Origin and path of the destination, for the start line in the agent's log. */
     private readonly where: string,
+    /**
+     * What `encode` needs first (an encoding package loaded on demand, so that an exporter
+     * that is off costs nothing at start-up): begun by `start()`, awaited before the first
+     * encoding, run once.
+     */
+    private readonly prepare?: () => Promise<void>,
   ) {
     this.flushMs = parseDuration(settings.flush_timeout);
     const min = parseDuration(settings.min_backoff);
@@ -107,6 +114,14 @@ export class LogPusher implements LogWriter {
     this.started = true;
     this.ctx.log.info({ exporter: this.type, url: this.where, buffer: this.settings.buffer, pending_batches: this.delivery.pending }, 'log push started');
     this.delivery.start();
+    // Early, so that the first batch does not wait for it; a failure is reported by writeLogs.
+    this.ready()?.catch((err: unknown) => this.ctx.log.error({ exporter: this.type, err: String(err) }, 'log push cannot encode: loading its encoder failed'));
+  }
+
+  private ready(): Promise<void> | undefined {
+    if (this.prepare === undefined) return undefined;
+    this.prepared ??= this.prepare();
+    return this.prepared;
   }
 
   /** The records cut into batches of at most `max_batch_records` records and `max_batch_bytes` message bytes. */
@@ -135,6 +150,10 @@ export class LogPusher implements LogWriter {
   async writeLogs(records: readonly LogRecord[]): Promise<void> {
     if (this.closed) throw new LookoutError('LOOKOUT_ERR_DELIVERY', `the ${this.type} log exporter is shut down`);
     if (records.length === 0) return;
+    // Concurrent calls resume in call order after this (promise reactions run first in, first out), so batches stay in order.
+    const ready = this.ready();
+    if (ready !== undefined) await ready;
+    if (this.closed) throw new LookoutError('LOOKOUT_ERR_DELIVERY', `the ${this.type} log exporter is shut down`);
     const waits: Array<Promise<void>> = [];
     for (const chunk of this.chunks(records)) {
       const body = this.encode(chunk);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { Value } from '@sinclair/typebox/value';
+import fc from 'fast-check';
 import { MemorySink } from '../../test/helpers/logsink.js';
 import { tmpRoot } from '../../test/helpers/collector.js';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,7 +15,7 @@ import { type Family, SnapshotBuilder } from '../../src/model.js';
 import { waitFor } from '../../test/helpers/util.js';
 import { CheckpointStore } from './checkpoints.js';
 import { configSchema, type LogsConfig } from './config.js';
-import { parseCriLine, parseDockerLine } from './formats.js';
+import { parseCriLine, parseDockerLine, parseDockerLineJson } from './formats.js';
 import { logsCollector } from './index.js';
 import { levelOf, Processor } from './process.js';
 import { clip, Tailer, type TailerOptions, TRUNCATION_MARKER } from './tail.js';
@@ -66,6 +67,32 @@ describe('line formats', () => {
     expect(p('{"log":"xx","stream":"stderr","time":"t"}')).toEqual({ time: 't', stream: 'stderr', text: 'xx', partial: true });
     expect(p('{"log":"tab\\u0009here \\"q\\" \\\\ \\ufffd\\n","stream":"stdout","time":"t","attrs":{"a":"b"}}')?.text).toBe('tab\there "q" \\ \ufffd');
     for (const bad of ['', 'garbage', '{"log":1,"stream":"stdout","time":"t"}', '{"log":"x","stream":"stdin","time":"t"}', '[1]', 'null', '{"log":"x\\n","stream":"stdout"}']) expect(p(bad), bad).toBeUndefined();
+  });
+
+  it('reads Docker lines in place exactly as JSON.parse does (escapes, surrogates, invalid UTF-8, odd framing)', () => {
+    const unit = fc.constantFrom('a', ' ', '"', '\\', '\n', '\t', '\u0000', '\u001f', '\u007f', 'é', '\u2028', '😀', '\ud800', '\udc00', '<', '/');
+    const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit }));
+    // Docker's own form, Go's (HTML-escaping, \u escapes), and raw bytes spliced in: each must parse as JSON.parse reads it, or be rejected by both.
+    const goEscape = (s: string): string => s.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    const line = fc.tuple(text, fc.boolean(), fc.constantFrom('stdout', 'stderr', 'stdin'), fc.oneof(fc.constant('2026-11-25T01:04:27.710798097Z'), text), fc.boolean(), fc.uint8Array({ maxLength: 4 }), fc.nat({ max: 200 })).map(([msg, whole, stream, time, go, junk, at]) => {
+      let json = `{"log":${JSON.stringify(whole ? `${msg}\n` : msg)},"stream":"${stream}","time":${JSON.stringify(time)}}`;
+      if (go) json = goEscape(json);
+      const b = Buffer.from(json, 'utf8');
+      if (junk.length === 0) return b;
+      const cut = Math.min(at, b.length);
+      return Buffer.concat([b.subarray(0, cut), junk, b.subarray(cut)]);
+    });
+    fc.assert(
+      fc.property(line, fc.uint8Array({ maxLength: 3 }), (b, pre) => {
+        const buf = Buffer.concat([pre, b, Buffer.from('\n{"')]);
+        expect(parseDockerLine(buf, pre.length, pre.length + b.length)).toEqual(parseDockerLineJson(b, 0, b.length));
+      }),
+      { numRuns: 20_000 },
+    );
+    const p = (s: string) => parseDockerLine(Buffer.from(s), 0, Buffer.byteLength(s));
+    expect(p('{"log":"x\\u000a","stream":"stdout","time":"t"}')).toEqual({ time: 't', stream: 'stdout', text: 'x', partial: false });
+    expect(p('{"log":"x\\\\n","stream":"stdout","time":"t"}')).toEqual({ time: 't', stream: 'stdout', text: 'x\\n', partial: true });
+    expect(p('{"log":"\\ud83d\\ude00 \\u003c\\n","stream":"stderr","time":"t"}')).toEqual({ time: 't', stream: 'stderr', text: '😀 <', partial: false });
   });
 
   it('reads CRI lines: F and P tags, both streams, an empty message, offsets; undefined for anything else', () => {

@@ -250,8 +250,8 @@ export class Tailer {
   private stopping = false;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
-  private stopSignal: () => void = () => undefined;
-  private readonly stopped: Promise<void>;
+  /** Ends the wait of {@link untilStopped} in progress, if any. */
+  private onStop: (() => void) | undefined;
   private rescanWanted = false;
   private stopPromise: Promise<void> | undefined;
   private dirty = false;
@@ -279,9 +279,6 @@ export class Tailer {
     this.multiStart = opts.multilineStart ? new RegExp(opts.multilineStart) : undefined;
     this.multiTimeoutMs = opts.multilineTimeoutMs ?? 1000;
     this.processor = new Processor(opts.process ?? { keep: [], drop: [], redact: [], parseJson: false, detectLevel: false });
-    this.stopped = new Promise((resolve) => {
-      this.stopSignal = resolve;
-    });
   }
 
   get watchMode(): string {
@@ -346,22 +343,9 @@ export class Tailer {
   private async run(): Promise<void> {
     while (!this.stopping) {
       try {
-        const now = this.ctx.now();
-        if (this.rescanWanted || now - this.lastScan >= this.opts.rescanMs) this.rescan();
-        if (now - this.lastPoll >= this.opts.pollMs) {
-          this.lastPoll = now;
-          for (const f of this.files.values()) if (f.fd !== undefined) f.hot = true;
-        }
-        const b = this.fill();
-        if (!b.full && this.joining.size > 0) this.flushPartials(b);
-        if (b.records.length > 0 || b.files.size > 0) {
-          this.closeBatch(b);
-          if (b.records.length > 0 && !(await this.deliver(b))) break;
-          this.acknowledge(b);
-        }
-        if (this.dirty && this.ctx.now() - this.lastSave >= this.opts.checkpointMs) this.save();
-        this.release();
-        if (b.full && !this.stopping) {
+        const turn = await this.turn();
+        if (turn === 'stopped') break;
+        if (turn === 'more' && !this.stopping) {
           // More is waiting: go on, after letting other work run.
           await new Promise((r) => setImmediate(r));
           continue;
@@ -376,6 +360,31 @@ export class Tailer {
         if (!this.stopping) await this.sleep(1000);
       }
     }
+  }
+
+  /**
+   * One batch: read, deliver, acknowledge. A method of its own so that the batch is
+   * unreachable once it returns: held in the loop's frame, it stayed alive while the next
+   * one was read, so a garbage collection found two batches of records alive, and promoted
+   * them to the old generation with small young-generation sizes.
+   */
+  private async turn(): Promise<'more' | 'idle' | 'stopped'> {
+    const now = this.ctx.now();
+    if (this.rescanWanted || now - this.lastScan >= this.opts.rescanMs) this.rescan();
+    if (now - this.lastPoll >= this.opts.pollMs) {
+      this.lastPoll = now;
+      for (const f of this.files.values()) if (f.fd !== undefined) f.hot = true;
+    }
+    const b = this.fill();
+    if (!b.full && this.joining.size > 0) this.flushPartials(b);
+    if (b.records.length > 0 || b.files.size > 0) {
+      this.closeBatch(b);
+      if (b.records.length > 0 && !(await this.deliver(b))) return 'stopped';
+      this.acknowledge(b);
+    }
+    if (this.dirty && this.ctx.now() - this.lastSave >= this.opts.checkpointMs) this.save();
+    this.release();
+    return b.full ? 'more' : 'idle';
   }
 
   /** Lists the directories and reconciles what changed with the files followed. */
@@ -864,17 +873,46 @@ export class Tailer {
     for (;;) {
       if (this.stopping) return false;
       // A write still pending when the tailer stops is left to finish on its own; its failure is then moot.
-      const written = this.ctx.logs.write(b.records).then(
-        () => undefined,
-        (err: unknown) => ({ err }),
+      const r = await this.untilStopped(
+        this.ctx.logs.write(b.records).then(
+          () => undefined,
+          (err: unknown) => ({ err }),
+        ),
       );
-      const r = await Promise.race([written, this.stopped.then(() => 'stopped' as const)]);
       if (r === undefined) return true;
       if (r === 'stopped') return false;
       this.error('deliver', r.err);
-      await Promise.race([new Promise((resolve) => setTimeout(resolve, backoff)), this.stopped]);
+      let timer: NodeJS.Timeout | undefined;
+      await this.untilStopped(new Promise<void>((resolve) => (timer = setTimeout(resolve, backoff))));
+      clearTimeout(timer);
       backoff = Math.min(backoff * 2, 5000);
     }
+  }
+
+  /**
+   * `p`, or 'stopped' when the tailer stops first. Not `Promise.race` with the stop promise:
+   * that adds a reaction to it on every call, kept until the tailer stops, one per batch.
+   */
+  private untilStopped<T>(p: Promise<T>): Promise<T | 'stopped'> {
+    if (this.stopping) return Promise.resolve('stopped');
+    return new Promise<T | 'stopped'>((resolve, reject) => {
+      const stop = (): void => resolve('stopped');
+      const done = (): void => {
+        // A later wait may have taken the slot already.
+        if (this.onStop === stop) this.onStop = undefined;
+      };
+      this.onStop = stop;
+      p.then(
+        (v) => {
+          done();
+          resolve(v);
+        },
+        (err: unknown) => {
+          done();
+          reject(err);
+        },
+      );
+    });
   }
 
   private acknowledge(b: Batch): void {
@@ -961,7 +999,7 @@ export class Tailer {
   }
 
   private async doStop(): Promise<void> {
-    this.stopSignal();
+    this.onStop?.();
     this.wake();
     await this.loop;
     await this.watcher?.close();

@@ -16,7 +16,7 @@
  * polling mode and says so in the agent's log.
  */
 import { sep } from 'node:path';
-import { type FSWatcher, watch } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import { errnoCode } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { parsePodDir } from '../kubernetes/logs.js';
@@ -26,6 +26,16 @@ export type WatchEvent = 'addDir' | 'unlinkDir' | 'add' | 'unlink';
 export type RootKind = 'docker' | 'pods' | 'podman' | 'files';
 
 const ID = /^[0-9a-f]{64}$/;
+
+let chokidar: Promise<typeof import('chokidar')> | undefined;
+/**
+ * chokidar, loaded when the first watcher starts rather than with the agent: the log
+ * collector reads its first batch before then, so the first lines do not wait for it.
+ */
+function loadChokidar(): Promise<typeof import('chokidar')> {
+  chokidar ??= import('chokidar');
+  return chokidar;
+}
 
 /** Whether a watcher of `root` should leave `path` (at or under it) alone. */
 function ignoredUnder(root: string, kind: RootKind, depth: number, path: string): boolean {
@@ -42,6 +52,8 @@ export class LogWatcher {
   private readonly watchers = new Map<string, FSWatcher>();
   private polling = false;
   private closed = false;
+  /** Between `start()` and the watchers being there (chokidar loading). */
+  private opening = false;
 
   constructor(
     /**
@@ -56,7 +68,7 @@ export class LogWatcher {
   ) {}
 
   get mode(): 'inotify' | 'polling' | 'off' {
-    return this.watchers.size === 0 ? 'off' : this.polling ? 'polling' : 'inotify';
+    return this.watchers.size === 0 && !this.opening ? 'off' : this.polling ? 'polling' : 'inotify';
   }
 
   /** Whether chokidar should leave `path` alone: anything but container and pod directories (and user file directories). */
@@ -67,8 +79,23 @@ export class LogWatcher {
     return true;
   }
 
+  /** Starts watching; the watchers come once chokidar is loaded (a failure to load goes to `onError`). */
   start(): void {
-    if (this.closed) return;
+    if (this.closed || this.roots.length === 0) return;
+    this.opening = true;
+    loadChokidar().then(
+      ({ watch }) => {
+        this.opening = false;
+        if (!this.closed) this.open(watch);
+      },
+      (err: unknown) => {
+        this.opening = false;
+        this.onError(err);
+      },
+    );
+  }
+
+  private open(watch: (typeof import('chokidar'))['watch']): void {
     for (const [root, kind, depth = 0] of this.roots) {
       // One chokidar per root and kind: a user glob may start at a runtime's directory, or above it.
       const key = `${kind}:${depth}:${root}`;

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ExporterContext } from '../../src/component.js';
 import { loadConfig } from '../../src/config.js';
@@ -10,7 +11,7 @@ import type { LogRecord } from '../../src/logs.js';
 import { Labels } from '../../src/model.js';
 import { SelfMetrics } from '../../src/selfmetrics.js';
 import { configSchema, type FileConfig } from './config.js';
-import { fileExporter, recordLine } from './index.js';
+import { fileExporter, recordLine, writeJsonString } from './index.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -83,5 +84,57 @@ describe('the file exporter', () => {
   it('fails to start, naming the path, when the file cannot be opened', async () => {
     const e = fileExporter.create(config({ path: join(tmp(), 'no/such/dir/out.jsonl') }), ctx());
     await expect(e.start(new AbortController().signal)).rejects.toThrow(/exporters\.file\.path: cannot open/);
+  });
+});
+
+describe('the file exporter\'s byte writer', () => {
+  const text = fc.oneof(
+    fc.string(),
+    fc.string({ unit: 'binary' }),
+    fc.string({ unit: 'grapheme' }),
+    fc.string({ unit: fc.constantFrom('\\', '"', '\n', '\u0000', '\u001f', '\u007f', 'a', '\ud800', '\udc00', '\u2028', 'é', '😀') }),
+  );
+
+  it('writes a string as JSON.stringify does, byte for byte (escapes, non-ASCII, lone surrogates)', () => {
+    fc.assert(
+      fc.property(text, (s) => {
+        const buf = Buffer.alloc(s.length * 6 + 2);
+        const end = writeJsonString(buf, 0, s);
+        expect(buf.subarray(0, end).toString('utf8')).toBe(JSON.stringify(s));
+        expect(end).toBe(Buffer.byteLength(JSON.stringify(s)));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('writes each record as recordLine() and a newline, across buffer refills', async () => {
+    const labels = [LABELS, new Labels([['id', 'x"y'], ['name', 'é\u0001']])];
+    const record = fc.record(
+      {
+        time: fc.oneof(fc.constant('2026-11-25T01:04:27.710798097Z'), text),
+        stream: fc.constantFrom('stdout' as const, 'stderr' as const),
+        message: text,
+        labels: fc.constantFrom(...labels),
+        source: fc.oneof(fc.constant(undefined), fc.constant('/var/log/pods/a/0.log'), text),
+        level: fc.oneof(fc.constant(undefined), fc.constant('warn')),
+      },
+      { requiredKeys: ['time', 'stream', 'message', 'labels'] },
+    );
+    const dir = tmp();
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(record, { maxLength: 40 }), async (recs) => {
+        const rs = recs.map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as unknown as LogRecord);
+        const path = join(dir, `out-${n++}.jsonl`);
+        const e = fileExporter.create(config({ path }), ctx());
+        await e.start(new AbortController().signal);
+        await e.writeLogs?.(rs);
+        await e.writeLogs?.([rec('x'.repeat(200_000)), ...rs]);
+        await e.shutdown();
+        const want = [...rs, rec('x'.repeat(200_000)), ...rs].map((r) => `${recordLine(r)}\n`).join('');
+        expect(readFileSync(path, 'utf8')).toBe(want.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd'));
+      }),
+      { numRuns: 60 },
+    );
   });
 });

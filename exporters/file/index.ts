@@ -48,8 +48,97 @@ export function recordLine(r: LogRecord): string {
   return `${line}}`;
 }
 
-/** Initial size of the reused output buffer; it grows only for a record longer than that. */
-const BUFFER_BYTES = 1 << 20;
+/** Per label set and source, the bytes of a record's end without level or fields (see {@link tailOf}). */
+const tailBytes = new WeakMap<Labels, Map<string | undefined, Buffer>>();
+
+function tailOf(r: LogRecord): Buffer {
+  let bySource = tailBytes.get(r.labels);
+  if (bySource === undefined) tailBytes.set(r.labels, (bySource = new Map()));
+  let tail = bySource.get(r.source);
+  if (tail === undefined) {
+    if (bySource.size >= MAX_TAILS) bySource.clear();
+    tail = Buffer.from(`,"labels":${labelsOf(r.labels)}${r.source !== undefined ? `,"source":${JSON.stringify(r.source)}` : ''}}`, 'utf8');
+    bySource.set(r.source, tail);
+  }
+  return tail;
+}
+
+const TIME_HEAD = Buffer.from('{"time":"', 'latin1');
+const STREAM_HEAD: Readonly<Record<LogRecord['stream'], Buffer>> = {
+  stdout: Buffer.from('","stream":"stdout","message":', 'latin1'),
+  stderr: Buffer.from('","stream":"stderr","message":', 'latin1'),
+};
+/** JSON.stringify's escapes of the characters below 0x20, as bytes. */
+const CONTROL_ESCAPES: readonly Buffer[] = Array.from({ length: 0x20 }, (_, c) => Buffer.from(JSON.stringify(String.fromCharCode(c)).slice(1, -1), 'latin1'));
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * Writes `s` as JSON.stringify would (quotes included), byte for byte, at `off` in `buf`,
+ * which must have room for `s.length * 6 + 2` bytes; returns the offset after it. ASCII is
+ * copied a byte at a time, escapes where JSON.stringify puts them; from the first
+ * non-ASCII character on, the rest goes through JSON.stringify and a UTF-8 write. Unlike
+ * building the record as a string, nothing is allocated for an ASCII message: a string per
+ * record, then flattened, was most of what the log path allocated, and so the young
+ * generation's garbage collections.
+ */
+export function writeJsonString(buf: Buffer, off: number, s: string): number {
+  buf[off++] = QUOTE;
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x20 && c < 0x80) {
+      if (c === QUOTE || c === BACKSLASH) buf[off++] = BACKSLASH;
+      buf[off++] = c;
+    } else if (c < 0x20) {
+      const e = CONTROL_ESCAPES[c] as Buffer;
+      buf.set(e, off);
+      off += e.length;
+    } else {
+      // The rest through JSON.stringify: it starts after an ASCII character, so no surrogate pair
+      // is split and its escapes are those of the whole string. Its opening quote is written already.
+      return off + buf.write(JSON.stringify(s.slice(i)).slice(1), off, 'utf8');
+    }
+  }
+  buf[off++] = QUOTE;
+  return off;
+}
+
+/** Most bytes {@link writeRecord} writes for a record with this end: 6 per UTF-16 unit escaped (`\u001f`), 3 unescaped. */
+function roomFor(r: LogRecord, tail: Buffer): number {
+  return 40 + r.time.length * 6 + r.message.length * 6 + tail.length;
+}
+
+/**
+ * Writes a record without level or fields as its JSON line and a newline at `off`, the same
+ * bytes as `recordLine(r)`; returns the offset after it. The caller has made
+ * {@link roomFor} room.
+ */
+function writeRecord(buf: Buffer, off: number, r: LogRecord, tail: Buffer): number {
+  if (!PLAIN_TIME.test(r.time)) {
+    off += buf.write(recordLine(r), off, 'utf8');
+    buf[off++] = 10;
+    return off;
+  }
+  buf.set(TIME_HEAD, off);
+  off += TIME_HEAD.length;
+  const t = r.time;
+  for (let i = 0; i < t.length; i++) buf[off++] = t.charCodeAt(i);
+  const head = STREAM_HEAD[r.stream];
+  buf.set(head, off);
+  off = writeJsonString(buf, off + head.length, r.message);
+  buf.set(tail, off);
+  off += tail.length;
+  buf[off++] = 10;
+  return off;
+}
+
+/**
+ * Initial size of the reused output buffer; it grows only for a record longer than that.
+ * Every page of it counts in the resident set once a batch has filled it: a quarter of a
+ * MiB is a few hundred records per write(2), enough.
+ */
+const BUFFER_BYTES = 256 * 1024;
 
 class FileExporter implements Exporter {
   private fd: number | undefined;
@@ -128,16 +217,20 @@ class FileExporter implements Exporter {
     let buf = this.buf;
     let off = 0;
     for (const r of records) {
-      const line = recordLine(r);
-      // At most 3 bytes of UTF-8 per UTF-16 unit, and the newline.
-      const room = line.length * 3 + 1;
+      // Records with a level or fields (options that are off by default) are built as a string.
+      const tail = r.level === undefined && r.fields === undefined ? tailOf(r) : undefined;
+      const line = tail === undefined ? recordLine(r) : undefined;
+      // For a string: at most 3 bytes of UTF-8 per UTF-16 unit, and the newline.
+      const room = line !== undefined ? line.length * 3 + 1 : roomFor(r, tail as Buffer);
       if (off + room > buf.length) {
         if (off > 0) out(buf.subarray(0, off));
         off = 0;
         if (room > buf.length) this.buf = buf = Buffer.allocUnsafe(room);
       }
-      off += buf.write(line, off);
-      buf[off++] = 10;
+      if (line !== undefined) {
+        off += buf.write(line, off, 'utf8');
+        buf[off++] = 10;
+      } else off = writeRecord(buf, off, r, tail as Buffer);
     }
     if (off > 0) out(buf.subarray(0, off));
     // A buffer grown for an exceptional record is not kept.

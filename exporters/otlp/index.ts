@@ -7,7 +7,6 @@
  */
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import { ProtobufLogsSerializer, ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
 import type { Exporter, ExporterContext, ExporterFactory } from '../../src/component.js';
 import type { Batch, Sender } from '../../src/delivery.js';
 import { LookoutError } from '../../src/errors.js';
@@ -19,7 +18,7 @@ import { parseDuration } from '../../src/schema.js';
 import { VERSION } from '../../src/version.js';
 import { configSchema, type OtlpConfig } from './config.js';
 import { OtlpEncoder } from './encode.js';
-import { OtlpLogsEncoder } from './logs.js';
+import { loadOtlpTransformer, OtlpLogsEncoder } from './logs.js';
 
 const gzip = promisify(gzipCb);
 
@@ -43,6 +42,7 @@ function create(cfg: OtlpConfig, ctx: ExporterContext): Exporter {
     const res = await postTo(cfg.url, body, signal);
     if (res.length === 0) return;
     try {
+      const { ProtobufMetricsSerializer } = await loadOtlpTransformer();
       const r = ProtobufMetricsSerializer.deserializeResponse(new Uint8Array(res));
       const rejected = Number(r.partialSuccess?.rejectedDataPoints ?? 0);
       if (rejected > 0) partial.warn('partial', { exporter: 'otlp', rejected_data_points: rejected, err: scrub.text(r.partialSuccess?.errorMessage ?? '') }, 'the OTLP endpoint accepted the request but rejected some data points');
@@ -59,6 +59,7 @@ function create(cfg: OtlpConfig, ctx: ExporterContext): Exporter {
     const res = await postTo(logsUrl, body, signal);
     if (res.length === 0) return;
     try {
+      const { ProtobufLogsSerializer } = await loadOtlpTransformer();
       const r = ProtobufLogsSerializer.deserializeResponse(new Uint8Array(res));
       const rejected = Number(r.partialSuccess?.rejectedLogRecords ?? 0);
       if (rejected > 0) partial.warn('partial_logs', { exporter: 'otlp_logs', rejected_log_records: rejected, err: scrub.text(r.partialSuccess?.errorMessage ?? '') }, 'the OTLP endpoint accepted the request but rejected some log records');
@@ -67,7 +68,7 @@ function create(cfg: OtlpConfig, ctx: ExporterContext): Exporter {
     }
   };
   const logsEncoder = new OtlpLogsEncoder({ hostName: defaultHostname(cfg.host_name), resourceAttributes: cfg.resource_attributes, now: ctx.now });
-  return withLogs(metrics, new LogPusher('otlp_logs', cfg.logs, ctx, (records) => logsEncoder.encode(records), sendLogs, urlForLog(logsUrl)));
+  return withLogs(metrics, new LogPusher('otlp_logs', cfg.logs, ctx, (records) => logsEncoder.encode(records), sendLogs, urlForLog(logsUrl), () => logsEncoder.load()));
 }
 
 /** `logs.url`, or `url` with `/v1/metrics` replaced by `/v1/logs`, as the OTLP/HTTP paths go. */

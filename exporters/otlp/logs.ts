@@ -13,9 +13,8 @@
  * - Time: the record's, in nanoseconds (exact); observed time: when it was encoded.
  */
 import type { HrTime } from '@opentelemetry/api';
-import { SeverityNumber } from '@opentelemetry/api-logs';
-import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
-import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
+import type { SeverityNumber } from '@opentelemetry/api-logs';
+import type { Resource } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { type Level, levelOf, type LogRecord, recordTime } from '../../src/logs.js';
 import type { Labels } from '../../src/model.js';
@@ -28,29 +27,65 @@ export interface OtlpLogsOptions {
   readonly now: () => number;
 }
 
+/** SeverityNumber's values, written out: the enum is only a type here, so api-logs is not loaded for it. */
 const SEVERITY: Readonly<Record<Level, readonly [SeverityNumber, string]>> = {
-  trace: [SeverityNumber.TRACE, 'TRACE'],
-  debug: [SeverityNumber.DEBUG, 'DEBUG'],
-  info: [SeverityNumber.INFO, 'INFO'],
-  warn: [SeverityNumber.WARN, 'WARN'],
-  error: [SeverityNumber.ERROR, 'ERROR'],
-  fatal: [SeverityNumber.FATAL, 'FATAL'],
+  trace: [1, 'TRACE'],
+  debug: [5, 'DEBUG'],
+  info: [9, 'INFO'],
+  warn: [13, 'WARN'],
+  error: [17, 'ERROR'],
+  fatal: [21, 'FATAL'],
 };
+
+type OtlpTransformer = typeof import('@opentelemetry/otlp-transformer');
+let transformer: Promise<OtlpTransformer> | undefined;
+
+/**
+ * @opentelemetry/otlp-transformer, loaded on first use and kept: the OTLP exporter is off by
+ * default, and loading it (with its protobuf tables) at start-up cost every agent about
+ * 200 ms of CPU and a few MB.
+ */
+export function loadOtlpTransformer(): Promise<OtlpTransformer> {
+  transformer ??= import('@opentelemetry/otlp-transformer');
+  return transformer;
+}
+
+/** What encoding needs from the SDK, once loaded. */
+interface LogsSdk {
+  readonly serializer: OtlpTransformer['ProtobufLogsSerializer'];
+  readonly resourceFromAttributes: (typeof import('@opentelemetry/resources'))['resourceFromAttributes'];
+}
+let logsSdk: Promise<LogsSdk> | undefined;
+function loadLogsSdk(): Promise<LogsSdk> {
+  logsSdk ??= Promise.all([loadOtlpTransformer(), import('@opentelemetry/resources')]).then(([t, r]) => ({ serializer: t.ProtobufLogsSerializer, resourceFromAttributes: r.resourceFromAttributes }));
+  return logsSdk;
+}
 
 export class OtlpLogsEncoder {
   /** One object: the serializer groups records by scope identity. */
   private readonly scope = { name: 'lookout', version: VERSION };
   private readonly resources = new WeakMap<Labels, Resource>();
   private readonly host: Record<string, string>;
+  private sdk: LogsSdk | undefined;
 
   constructor(private readonly opts: OtlpLogsOptions) {
     this.host = { ...opts.resourceAttributes, 'host.name': opts.hostName };
   }
 
+  /** Loads the SDK's serializer; `records` and `encode` may be called once it resolves. Safe to call again. */
+  async load(): Promise<void> {
+    this.sdk ??= await loadLogsSdk();
+  }
+
+  private loaded(): LogsSdk {
+    if (this.sdk === undefined) throw new Error('OtlpLogsEncoder used before load() resolved');
+    return this.sdk;
+  }
+
   /** The container's resource, one object per identity label set (the serializer groups records by resource identity). */
   private resource(labels: Labels): Resource {
     let r = this.resources.get(labels);
-    if (r === undefined) this.resources.set(labels, (r = resourceFromAttributes({ ...this.host, ...identityAttributes(labels) })));
+    if (r === undefined) this.resources.set(labels, (r = this.loaded().resourceFromAttributes({ ...this.host, ...identityAttributes(labels) })));
     return r;
   }
 
@@ -77,9 +112,9 @@ export class OtlpLogsEncoder {
     });
   }
 
-  /** One ExportLogsServiceRequest body. */
+  /** One ExportLogsServiceRequest body (after {@link load}). */
   encode(records: readonly LogRecord[]): Buffer {
-    const bytes = ProtobufLogsSerializer.serializeRequest(this.records(records));
+    const bytes = this.loaded().serializer.serializeRequest(this.records(records));
     if (bytes === undefined) throw new Error('the OTLP serializer could not encode a logs request');
     return Buffer.from(bytes);
   }
