@@ -7,7 +7,10 @@
  *   node case.js exporters ROOT SINK K           collectors + the three push exporters, sending to SINK (http://127.0.0.1:PORT)
  * MAX_OPEN, when given, sets collectors.cgroups.max_open_files; otherwise all defaults apply.
  */
+// First, as in src/cli.ts: the heap tuning users run with (src/heap.ts).
+import '../src/heap-tuned.js';
 import { createContext } from '../src/context.js';
+import { relaxHeap } from '../src/heap.js';
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
@@ -315,6 +318,8 @@ async function exportersCase(sink: string, k: number): Promise<ExportersResult> 
     }) as PushExporter;
     made.push({ type, e });
   }
+  // As Agent.start does with push exporters on (src/heap.ts).
+  relaxHeap();
   // start() pushes the warm-up snapshot in the background; one more push, awaited, ends the warm-up (connections, caches).
   for (const { e } of made) await e.start();
   const drained = async (e: PushExporter): Promise<void> => {

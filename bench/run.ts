@@ -146,7 +146,7 @@ function nodeReadLoop(list: string, reps: number): number[] {
 
 function runDirect(tree: Tree, k: number, variant: Variant | undefined): Promise<DirectResult> {
   const name = `${tree.layout}-${tree.containers}${variant === undefined ? '' : `-${variant}`}`;
-  const execArgv = ['--expose-gc', ...(env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', join(dir, 'profiles'), '--cpu-prof-name', `${name}.cpuprofile`] : [])];
+  const execArgv = ['--expose-gc', ...AGENT_FLAGS, ...(env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', join(dir, 'profiles'), '--cpu-prof-name', `${name}.cpuprofile`] : [])];
   const args = ['direct', tree.root, tree.listFile, String(k), ...(variant === undefined ? [] : [variant])];
   return new Promise((resolve, reject) => {
     const child = fork(CASE_JS, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -203,18 +203,33 @@ function scrape(agent: HttpAgent, address: string): Promise<{ ms: number; body: 
   });
 }
 
+/**
+ * The cases tune V8's heap as the `lookout` command does (bench/case.ts imports
+ * src/heap-tuned.ts first), so that they measure what users run. BENCH_NODE_DEFAULTS=1 gives
+ * them V8's own values explicitly, which the tuning leaves alone.
+ */
+const AGENT_FLAGS = env['BENCH_NODE_DEFAULTS'] === '1' ? ['--semi-space-growth-factor=2', '--heap-growing-percent=0'] : [];
+
 /** How long the HTTP case scrapes before it records (at least 3 scrapes). */
 const HTTP_WARMUP_MS = 5000;
 
-async function runHttp(tree: Tree, k: number, variant: Variant | undefined): Promise<HttpResult> {
+/** One HTTP agent (bench/case.ts http) in its child process. */
+interface HttpChild {
+  readonly address: string;
+  readonly startMs: number;
+  readonly agent: HttpAgent;
+  stop(): Promise<Memory | undefined>;
+}
+
+async function startHttp(tree: Tree, variant: Variant | undefined): Promise<HttpChild> {
   const args = ['http', tree.root, ...(variant === undefined ? [] : [variant])];
   const name = `${tree.layout}-${tree.containers}${variant === undefined ? '' : `-${variant}`}-http`;
-  const execArgv = env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', join(dir, 'profiles'), '--cpu-prof-name', `${name}.cpuprofile`] : [];
+  const execArgv = [...AGENT_FLAGS, ...(env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', join(dir, 'profiles'), '--cpu-prof-name', `${name}.cpuprofile`] : [])];
   const child = fork(CASE_JS, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const next = <T>(): Promise<T> =>
     new Promise((resolve, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`http case ${tree.layout}-${tree.containers} exited with ${code}`));
+      const onExit = (code: number | null): void => reject(new Error(`http case ${name} exited with ${code}`));
       child.once('exit', onExit);
       child.once('message', (m) => {
         child.off('exit', onExit);
@@ -222,39 +237,74 @@ async function runHttp(tree: Tree, k: number, variant: Variant | undefined): Pro
       });
     });
   const ready = await next<HttpReady>();
-  const res: HttpResult = { ms: [], startMs: ready.startMs, contentType: '', encoding: '', gzipBytes: 0, bytes: 0, series: 0, errorLines: [] };
   const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
-  let last: Awaited<ReturnType<typeof scrape>> | undefined;
-  try {
-    // Warm-up, not recorded: the first seconds after start are the runtimes' first refresh,
-    // V8 compiling the hot paths and growing its heap; Prometheus sees what comes after.
-    const warm = performance.now() + HTTP_WARMUP_MS;
-    for (let i = 0; i < 3 || performance.now() < warm; i++) await scrape(agent, ready.address);
-    for (let i = 0; i < k; i++) {
-      last = await scrape(agent, ready.address);
-      res.ms.push(last.ms);
+  return {
+    address: ready.address,
+    startMs: ready.startMs,
+    agent,
+    stop: async () => {
+      agent.destroy();
+      child.send('stats');
+      const memory = (await next<HttpStats>()).memory;
+      child.send('stop');
+      await exited;
+      return memory;
+    },
+  };
+}
+
+/**
+ * The HTTP agents of every variant side by side, scraped in turn (the order alternating each
+ * round), so that each variant's scrapes see the same moments of the machine's load: on this
+ * shared VM, variants measured one after the other differed by up to 30% either way, more
+ * than what is compared (metadata on or off: the issue allows 10%).
+ */
+async function runHttp(tree: Tree, k: number, variants: ReadonlyArray<Variant | undefined>): Promise<HttpResult[]> {
+  const children: HttpChild[] = [];
+  for (const v of variants) children.push(await startHttp(tree, v));
+  const results: HttpResult[] = children.map((c) => ({ ms: [], startMs: c.startMs, contentType: '', encoding: '', gzipBytes: 0, bytes: 0, series: 0, errorLines: [] }));
+  const last: Array<Awaited<ReturnType<typeof scrape>> | undefined> = children.map(() => undefined);
+  const each = async (round: number, record: boolean): Promise<void> => {
+    for (let j = 0; j < children.length; j++) {
+      const i = round % 2 === 0 ? j : children.length - 1 - j;
+      const c = children[i] as HttpChild;
+      const r = results[i] as HttpResult;
+      if (r.failure !== undefined) continue;
+      try {
+        const s = await scrape(c.agent, c.address);
+        if (record) {
+          r.ms.push(s.ms);
+          last[i] = s;
+        }
+      } catch (err) {
+        r.failure = err instanceof Error ? `${err.message}${'code' in err ? ` (${String(err.code)})` : ''}` : String(err);
+      }
     }
-  } catch (err) {
-    res.failure = err instanceof Error ? `${err.message}${'code' in err ? ` (${String(err.code)})` : ''}` : String(err);
+  };
+  // Warm-up, not recorded: the first seconds after start are the runtimes' first refresh,
+  // V8 compiling the hot paths and sizing its heap; Prometheus sees what comes after.
+  const warm = performance.now() + HTTP_WARMUP_MS;
+  for (let round = 0; round < 3 || performance.now() < warm; round++) await each(round, false);
+  for (let round = 0; round < k; round++) await each(round, true);
+  for (let i = 0; i < children.length; i++) {
+    const r = results[i] as HttpResult;
+    const l = last[i];
+    if (l) {
+      const body = l.encoding === 'gzip' ? gunzipSync(l.body) : l.body;
+      const lines = body.toString('utf8').split('\n');
+      Object.assign(r, {
+        contentType: l.contentType,
+        encoding: l.encoding,
+        gzipBytes: l.body.length,
+        bytes: body.length,
+        series: lines.filter((x) => x.length > 0 && !x.startsWith('#')).length,
+        errorLines: lines.filter((x) => x.startsWith('lookout_collector_errors_total')),
+      });
+    }
+    const memory = await (children[i] as HttpChild).stop();
+    if (memory) r.memory = memory;
   }
-  agent.destroy();
-  if (last) {
-    const body = last.encoding === 'gzip' ? gunzipSync(last.body) : last.body;
-    const lines = body.toString('utf8').split('\n');
-    Object.assign(res, {
-      contentType: last.contentType,
-      encoding: last.encoding,
-      gzipBytes: last.body.length,
-      bytes: body.length,
-      series: lines.filter((l) => l.length > 0 && !l.startsWith('#')).length,
-      errorLines: lines.filter((l) => l.startsWith('lookout_collector_errors_total')),
-    });
-  }
-  child.send('stats');
-  res.memory = (await next<HttpStats>()).memory;
-  child.send('stop');
-  await exited;
-  return res;
+  return results;
 }
 
 type Variant = 'no-metadata';
@@ -441,15 +491,20 @@ async function runScrape(): Promise<void> {
         const name = variant === undefined ? '  defaults' : `  ${variant}`;
         const errs = Object.entries(direct.errors).map(([kind, e]) => `${kind} ${Math.round(e.count / (k + 1))}/scrape`).join(', ');
         console.error(`${name}: scrape ${ms(median(direct.scrape))} ms (collect ${ms(median(direct.collect))}, render ${ms(median(direct.render))}, gzip ${ms(median(direct.gzip))}), peak RSS ${mb(direct.memory.peakRss)} MB, ${direct.series} series${errs ? `, errors: ${errs}` : ''} [${lap()}]`);
-        const http = withHttp ? await runHttp(tree, k, variant) : undefined;
-        if (http) {
+        cases.push({ tree, ...(variant === undefined ? {} : { variant }), k, c, cKept, node, direct });
+      }
+      if (withHttp) {
+        const https = await runHttp(tree, k, variants);
+        cases.forEach((cs, i) => {
+          const http = https[i] as HttpResult;
+          cs.http = http;
           console.error(
             http.ms.length > 0
-              ? `    HTTP ${ms(median(http.ms))} ms (${http.contentType}, ${http.encoding || 'identity'}), peak RSS ${http.memory ? mb(http.memory.peakRss) : '?'} MB [${lap()}]`
-              : `    HTTP failed: ${http.failure} [${lap()}]`,
+              ? `    HTTP, ${cs.variant ?? 'defaults'}: ${ms(median(http.ms))} ms (${http.contentType}, ${http.encoding || 'identity'}), peak RSS ${http.memory ? mb(http.memory.peakRss) : '?'} MB`
+              : `    HTTP, ${cs.variant ?? 'defaults'}: failed: ${http.failure}`,
           );
-        }
-        cases.push({ tree, ...(variant === undefined ? {} : { variant }), k, c, cKept, node, direct, ...(http ? { http } : {}) });
+        });
+        console.error(`    HTTP agents side by side [${lap()}]`);
       }
       c.push(...cReader(bin, tree.listFile, 'open', reps));
       console.error(`  raw readers: C ${ms(median(c))} ms, C pread ${ms(median(cKept))} ms, Node readFileSync ${ms(median(node))} ms`);
@@ -484,7 +539,7 @@ function machineLine(m: Record<string, string>, loadEnd: string): string {
 async function runExportersPart(): Promise<void> {
   const m = machine();
   const runs: ExportersRun[] = [];
-  const execArgv = env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', join(dir, 'profiles')] : [];
+  const execArgv = [...AGENT_FLAGS, ...(env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', join(dir, 'profiles')] : [])];
   for (const layout of layouts) {
     const tree = ensureTree(dir, layout, 1000);
     console.error(`exporters, ${layout}-1000: ${exportK} cycles with each exporter alone, ${exportK} with all three at once`);

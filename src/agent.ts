@@ -20,6 +20,7 @@ import { Pipeline, type RunningCollector } from './pipeline.js';
 import { SelfMetrics } from './selfmetrics.js';
 import { buildServer, listen, type ServerSecurity } from './server.js';
 import { MemoryBudget } from './budget.js';
+import { relaxHeap } from './heap.js';
 import { VERSION } from './version.js';
 
 export interface AgentOptions {
@@ -128,6 +129,9 @@ export class Agent {
       if (exporter.writeLogs) router.add({ type: f.type, writeLogs: (r) => (exporter.writeLogs as NonNullable<typeof exporter.writeLogs>).call(exporter, r) });
     }
     routesOpen = false;
+    if (exporters.some(({ exporter }) => exporter.encodesSnapshots === true) && relaxHeap()) {
+      log.debug('push exporters enabled: V8 heap sizing left at its defaults (src/heap.ts)');
+    }
     const security = serverSecurity(config);
     const agent = new Agent(log, collectors, exporters, pipeline, self);
     agent.budget = budget;

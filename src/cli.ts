@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: V8's heap tuning must precede loading the agent's modules.
+import './heap-tuned.js';
 import { main } from './commands.js';
 
 const code = await main(process.argv.slice(2));

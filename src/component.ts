@@ -95,6 +95,11 @@ export interface Exporter {
   writeLogs?(records: readonly LogRecord[]): Promise<void>;
   /** The exporter's delivery queues, which the memory budget may shrink (src/budget.ts). */
   queues?(): readonly Sheddable[];
+  /**
+   * True for exporters that encode every snapshot into requests (the push exporters): their
+   * short-lived objects want V8's default young generation (src/heap.ts).
+   */
+  readonly encodesSnapshots?: boolean;
   /** Flushes what it holds and releases resources. Safe to call twice and before `start()`. */
   shutdown(): Promise<void>;
 }

@@ -193,6 +193,7 @@ export function withLogs(metrics: Exporter | undefined, logs: LogPusher): Export
     },
     writeLogs: (records) => logs.writeLogs(records),
     queues: () => [...(metrics?.queues?.() ?? []), logs.delivery],
+    encodesSnapshots: metrics?.encodesSnapshots ?? false,
     shutdown: async () => {
       await Promise.all([metrics?.shutdown(), logs.shutdown()]);
     },

@@ -164,6 +164,7 @@ export type Encode = (snapshot: Snapshot, maxItems: number) => Iterable<Batch>;
  * destination, and yields to the event loop between batches so scrapes go on meanwhile.
  */
 export class PushExporter implements Exporter {
+  readonly encodesSnapshots = true;
   readonly delivery: Delivery;
   private readonly intervalMs: number;
   private readonly flushMs: number;

@@ -1,0 +1,74 @@
+/**
+ * V8's heap sizing, tuned for an agent that must stay small beside the containers it watches.
+ *
+ * By default V8 grows the young generation to two 16 MB semi-spaces as soon as allocation is
+ * brisk (a collection, a log backlog) and lets the old generation grow to about twice what
+ * is live before collecting it: peak RSS at 1000 containers was 190 to 215 MB for about
+ * 25 MB of live data. Keeping the young generation at its initial size and the old
+ * generation within a quarter of what is live cut that to 115 MB (100 MB and 5000
+ * containers: 118 to 95, 315 to 200), for about 5% more CPU per scrape at 1000 containers
+ * and 8% at 5000, spent on GC threads (the scrape's wall time did not grow). See
+ * docs/benchmarks.md.
+ *
+ * Both flags are read by V8 at each resize; they are set at start, before the agent's
+ * modules load (src/heap-tuned.ts). Measured, that beat the same flags on the command line
+ * (146 MB at 1000 containers): V8 then applies them while Node itself boots too. A setting
+ * of the user's own, on the command line or in NODE_OPTIONS, wins. With a push exporter on,
+ * the agent gives V8 its defaults back (relaxHeap, below): encoding every snapshot is what the
+ * tuned heap handles worst.
+ */
+import { setFlagsFromString } from 'node:v8';
+
+interface Tuning {
+  readonly flag: string;
+  /** Flags of the user's that decide the same thing. */
+  readonly overriddenBy: readonly string[];
+}
+
+export const HEAP_TUNING: readonly Tuning[] = [
+  { flag: '--semi-space-growth-factor=1', overriddenBy: ['--semi-space-growth-factor', '--max-semi-space-size', '--min-semi-space-size'] },
+  { flag: '--heap-growing-percent=25', overriddenBy: ['--heap-growing-percent'] },
+];
+
+/** What tuneHeap() set, so that relaxYoungGeneration() undoes only its own flag. */
+const applied = new Set<string>();
+
+/** The tuning flags that `given` (command line and NODE_OPTIONS) leaves to us. */
+export function heapFlags(given: readonly string[]): string[] {
+  // V8 takes both spellings: --max-semi-space-size and --max_semi_space_size.
+  const names = given.map((a) => a.replace(/_/g, '-').split('=')[0]);
+  return HEAP_TUNING.filter((t) => !t.overriddenBy.some((o) => names.includes(o))).map((t) => t.flag);
+}
+
+/** Applies the tuning to this process; returns what it set. */
+export function tuneHeap(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
+  const flags = heapFlags([...execArgv, ...(nodeOptions ?? '').split(/\s+/).filter((a) => a !== '')]);
+  for (const f of flags) {
+    setFlagsFromString(f);
+    applied.add(f);
+  }
+  return flags;
+}
+
+/**
+ * Gives V8 back its default sizing, for the push exporters: each push encodes hundreds of
+ * thousands of short-lived objects, which the tuned heap promotes and collects again; with
+ * all three on, the exporters took 1.37x the collection's CPU instead of 1.02x, and the
+ * collection itself 12% more (docs/benchmarks.md). Undoes only what tuneHeap() set; returns
+ * whether it changed anything.
+ */
+export function relaxHeap(): boolean {
+  const defaults: Readonly<Record<string, string>> = {
+    '--semi-space-growth-factor=1': '--semi-space-growth-factor=2',
+    '--heap-growing-percent=25': '--heap-growing-percent=0',
+  };
+  let changed = false;
+  for (const f of applied) {
+    const d = defaults[f];
+    if (d === undefined) continue;
+    setFlagsFromString(d);
+    applied.delete(f);
+    changed = true;
+  }
+  return changed;
+}
