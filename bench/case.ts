@@ -7,8 +7,6 @@
  *   node case.js exporters ROOT SINK K           collectors + the three push exporters, sending to SINK (http://127.0.0.1:PORT)
  * MAX_OPEN, when given, sets collectors.cgroups.max_open_files; otherwise all defaults apply.
  */
-// First, as in src/cli.ts: the heap tuning users run with (src/heap.ts).
-import '../src/heap-tuned.js';
 import { createContext } from '../src/context.js';
 import { relaxHeap } from '../src/heap.js';
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -30,7 +28,7 @@ import { PUSH_EXPORTERS, type PushType } from './exporters.js';
 import { isTransient } from './tree.js';
 
 export interface Memory {
-  /** Peak resident set size of the process, bytes (getrusage ru_maxrss). */
+  /** Peak resident set size of the process, bytes (VmHWM). */
   peakRss: number;
   rss: number;
   heapUsed: number;
@@ -112,15 +110,26 @@ const root = process.argv[3] ?? '';
 const baselineRss = process.memoryUsage().rss;
 
 /** Without opening a file: process.memoryUsage() reads /proc/self/statm and fails with EMFILE when the collector holds every descriptor. */
+/**
+ * Peak RSS of this process image: VmHWM. Not getrusage's ru_maxrss, which Linux carries over
+ * from the forking parent (the bench runner, up to 200 MB by the later cases) into the child.
+ */
+function peakRss(): number {
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+  return m ? Number(m[1]) * 1024 : Number.NaN;
+}
+
 function memory(): Memory {
   const h = getHeapStatistics();
   let rss = Number.NaN;
+  let peak = Number.NaN;
   try {
     rss = process.memoryUsage.rss();
+    peak = peakRss();
   } catch {
     // EMFILE
   }
-  return { peakRss: process.resourceUsage().maxRSS * 1024, rss, heapUsed: h.used_heap_size, external: h.external_memory, baselineRss };
+  return { peakRss: peak, rss, heapUsed: h.used_heap_size, external: h.external_memory, baselineRss };
 }
 
 /**

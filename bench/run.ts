@@ -73,7 +73,7 @@ for (const n of sizes) if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH
 for (const l of layouts) if (l !== 'v1' && l !== 'v2') throw new Error(`BENCH_LAYOUTS: ${l} is not v1 or v2`);
 
 const here = (rel: string): string => fileURLToPath(new URL(rel, import.meta.url));
-const CASE_JS = here('./case.js');
+const CASE_JS = here('./case-entry.js');
 const CLI_JS = here('../src/cli.js');
 const READER_C = here('../../bench/reader.c');
 const DOCS = here('../../docs/benchmarks.md');
@@ -364,7 +364,7 @@ function tables(results: readonly CaseResult[]): string {
   }
   out.push(
     '',
-    '**Memory, output, CPU and errors** (peak RSS = getrusage maxrss of the process; baseline = RSS after loading the modules, before collecting; CPU = getrusage over one collection)',
+    '**Memory, output, CPU and errors** (peak RSS = VmHWM of the process; baseline = RSS after loading the modules, before collecting; CPU = getrusage over one collection)',
     '',
     '| layout | containers | peak RSS, direct (MB) | peak RSS, HTTP agent (MB) | baseline RSS (MB) | V8 heap used after the scrapes / live after GC (MB) | first collection (ms) | CPU per collection, user + sys (ms) | exposition (KB) | gzip -1 (KB) | HTTP body, gzip (KB) | collector errors per scrape |',
     '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|',

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// First: V8's heap tuning must precede loading the agent's modules.
+// Before anything else: V8's heap tuning must precede parsing the agent's modules, which
+// static imports would do before this module's body runs (src/heap.ts).
 import './heap-tuned.js';
-import { main } from './commands.js';
 
+const { main } = await import('./commands.js');
 const code = await main(process.argv.slice(2));
 // -1: the agent is running and exits on a signal.
 if (code >= 0) process.exit(code);
