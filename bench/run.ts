@@ -35,6 +35,7 @@ import type { DirectResult, HttpReady, HttpStats, Memory } from './case.js';
 import { type ExportersRun, exportersSummary, exportersTables, exportersVerdict, runExporters } from './exporters.js';
 import { ensureLogFiles, type LogFiles, type LogFormat, type LogRun, rsyslogVersion, runLookout, runRsyslog } from './logs.js';
 import { ensureTree, type Tree, type TreeLayout } from './tree.js';
+import { HEAP_TUNING } from '../src/heap.js';
 
 const DEFAULT_SIZES = [100, 1000, 5000];
 const DEFAULT_LAYOUTS: TreeLayout[] = ['v1', 'v2'];
@@ -208,7 +209,7 @@ function scrape(agent: HttpAgent, address: string): Promise<{ ms: number; body: 
  * src/heap-tuned.ts first), so that they measure what users run. BENCH_NODE_DEFAULTS=1 gives
  * them V8's own values explicitly, which the tuning leaves alone.
  */
-const AGENT_FLAGS = env['BENCH_NODE_DEFAULTS'] === '1' ? ['--semi-space-growth-factor=2', '--heap-growing-percent=0'] : [];
+const AGENT_FLAGS = env['BENCH_NODE_DEFAULTS'] === '1' ? HEAP_TUNING.map((t) => t.v8Default) : [];
 
 /** How long the HTTP case scrapes before it records (at least 3 scrapes). */
 const HTTP_WARMUP_MS = 5000;

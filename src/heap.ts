@@ -21,33 +21,39 @@ import { setFlagsFromString } from 'node:v8';
 
 interface Tuning {
   readonly flag: string;
+  /** The same setting at V8's own value, which relaxHeap() sets back. */
+  readonly v8Default: string;
   /** Flags of the user's that decide the same thing. */
   readonly overriddenBy: readonly string[];
 }
 
 export const HEAP_TUNING: readonly Tuning[] = [
-  { flag: '--semi-space-growth-factor=1', overriddenBy: ['--semi-space-growth-factor', '--max-semi-space-size', '--min-semi-space-size'] },
-  { flag: '--heap-growing-percent=25', overriddenBy: ['--heap-growing-percent'] },
+  { flag: '--semi-space-growth-factor=1', v8Default: '--semi-space-growth-factor=2', overriddenBy: ['--semi-space-growth-factor', '--max-semi-space-size', '--min-semi-space-size'] },
+  { flag: '--heap-growing-percent=25', v8Default: '--heap-growing-percent=0', overriddenBy: ['--heap-growing-percent'] },
 ];
 
-/** What tuneHeap() set, so that relaxYoungGeneration() undoes only its own flag. */
-const applied = new Set<string>();
+/** What tuneHeap() set, so that relaxHeap() undoes only that. */
+const applied = new Set<Tuning>();
 
 /** The tuning flags that `given` (command line and NODE_OPTIONS) leaves to us. */
 export function heapFlags(given: readonly string[]): string[] {
+  return leftToUs(given).map((t) => t.flag);
+}
+
+function leftToUs(given: readonly string[]): Tuning[] {
   // V8 takes both spellings: --max-semi-space-size and --max_semi_space_size.
   const names = given.map((a) => a.replace(/_/g, '-').split('=')[0]);
-  return HEAP_TUNING.filter((t) => !t.overriddenBy.some((o) => names.includes(o))).map((t) => t.flag);
+  return HEAP_TUNING.filter((t) => !t.overriddenBy.some((o) => names.includes(o)));
 }
 
 /** Applies the tuning to this process; returns what it set. */
 export function tuneHeap(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  const flags = heapFlags([...execArgv, ...(nodeOptions ?? '').split(/\s+/).filter((a) => a !== '')]);
-  for (const f of flags) {
-    setFlagsFromString(f);
-    applied.add(f);
+  const tunings = leftToUs([...execArgv, ...(nodeOptions ?? '').split(/\s+/).filter((a) => a !== '')]);
+  for (const t of tunings) {
+    setFlagsFromString(t.flag);
+    applied.add(t);
   }
-  return flags;
+  return tunings.map((t) => t.flag);
 }
 
 /**
@@ -58,17 +64,8 @@ export function tuneHeap(execArgv: readonly string[], nodeOptions: string | unde
  * whether it changed anything.
  */
 export function relaxHeap(): boolean {
-  const defaults: Readonly<Record<string, string>> = {
-    '--semi-space-growth-factor=1': '--semi-space-growth-factor=2',
-    '--heap-growing-percent=25': '--heap-growing-percent=0',
-  };
-  let changed = false;
-  for (const f of applied) {
-    const d = defaults[f];
-    if (d === undefined) continue;
-    setFlagsFromString(d);
-    applied.delete(f);
-    changed = true;
-  }
+  const changed = applied.size > 0;
+  for (const t of applied) setFlagsFromString(t.v8Default);
+  applied.clear();
   return changed;
 }
