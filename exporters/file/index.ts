@@ -13,8 +13,13 @@ import { configSchema, type FileConfig } from './config.js';
 
 /** Each label set's JSON, made once: a container's records share one Labels object. */
 const labelsJson = new WeakMap<Labels, string>();
-/** Per label set, the end of a record without level or fields by source: `,"labels":{...},"source":"..."}`, made once per file. */
-const tails = new WeakMap<Labels, Map<string | undefined, string>>();
+/** The end of a record without level or fields: `,"labels":{...},"source":"..."}`, as text and as bytes. */
+interface Tail {
+  readonly text: string;
+  readonly bytes: Buffer;
+}
+/** Per label set, by source: each tail made once per file. */
+const tails = new WeakMap<Labels, Map<string | undefined, Tail>>();
 /** Sources remembered per label set; past this the map starts over (rotated CRI files have a new name each time). */
 const MAX_TAILS = 16;
 /** A timestamp that JSON needs no escaping for (RFC 3339 as the runtimes write it). */
@@ -30,17 +35,7 @@ function labelsOf(l: Labels): string {
 export function recordLine(r: LogRecord): string {
   const time = PLAIN_TIME.test(r.time) ? `"${r.time}"` : JSON.stringify(r.time);
   const head = `{"time":${time},"stream":"${r.stream}","message":${JSON.stringify(r.message)}`;
-  if (r.level === undefined && r.fields === undefined) {
-    let byLabels = tails.get(r.labels);
-    if (byLabels === undefined) tails.set(r.labels, (byLabels = new Map()));
-    let tail = byLabels.get(r.source);
-    if (tail === undefined) {
-      if (byLabels.size >= MAX_TAILS) byLabels.clear();
-      tail = `,"labels":${labelsOf(r.labels)}${r.source !== undefined ? `,"source":${JSON.stringify(r.source)}` : ''}}`;
-      byLabels.set(r.source, tail);
-    }
-    return head + tail;
-  }
+  if (r.level === undefined && r.fields === undefined) return head + tailOf(r).text;
   let line = `${head},"labels":${labelsOf(r.labels)}`;
   if (r.level !== undefined) line += `,"level":${JSON.stringify(r.level)}`;
   if (r.fields !== undefined) line += `,"fields":${JSON.stringify(r.fields)}`;
@@ -48,16 +43,15 @@ export function recordLine(r: LogRecord): string {
   return `${line}}`;
 }
 
-/** Per label set and source, the bytes of a record's end without level or fields (see {@link tailOf}). */
-const tailBytes = new WeakMap<Labels, Map<string | undefined, Buffer>>();
-
-function tailOf(r: LogRecord): Buffer {
-  let bySource = tailBytes.get(r.labels);
-  if (bySource === undefined) tailBytes.set(r.labels, (bySource = new Map()));
+/** The tail of a record without level or fields (see {@link Tail}). */
+function tailOf(r: LogRecord): Tail {
+  let bySource = tails.get(r.labels);
+  if (bySource === undefined) tails.set(r.labels, (bySource = new Map()));
   let tail = bySource.get(r.source);
   if (tail === undefined) {
     if (bySource.size >= MAX_TAILS) bySource.clear();
-    tail = Buffer.from(`,"labels":${labelsOf(r.labels)}${r.source !== undefined ? `,"source":${JSON.stringify(r.source)}` : ''}}`, 'utf8');
+    const text = `,"labels":${labelsOf(r.labels)}${r.source !== undefined ? `,"source":${JSON.stringify(r.source)}` : ''}}`;
+    tail = { text, bytes: Buffer.from(text, 'utf8') };
     bySource.set(r.source, tail);
   }
   return tail;
@@ -218,7 +212,7 @@ class FileExporter implements Exporter {
     let off = 0;
     for (const r of records) {
       // Records with a level or fields (options that are off by default) are built as a string.
-      const tail = r.level === undefined && r.fields === undefined ? tailOf(r) : undefined;
+      const tail = r.level === undefined && r.fields === undefined ? tailOf(r).bytes : undefined;
       const line = tail === undefined ? recordLine(r) : undefined;
       // For a string: at most 3 bytes of UTF-8 per UTF-16 unit, and the newline.
       const room = line !== undefined ? line.length * 3 + 1 : roomFor(r, tail as Buffer);
