@@ -16,7 +16,7 @@
 import type { Family, Labels, MetricDef, Snapshot } from '../../src/model.js';
 import { ProtoWriter } from '../../src/protobuf.js';
 import { containerIdOf, splitImage } from '../../src/push.js';
-import { escapeKey, escapeMeasurement, fieldFloat, fieldInt, fieldString, INT_LIMIT } from './lineprotocol.js';
+import { escapeKey, escapeMeasurement, fieldFloat, fieldInt, fieldString, intField } from './lineprotocol.js';
 
 export type Layout = 'telegraf' | 'prometheus';
 
@@ -313,9 +313,6 @@ function ascii(out: ProtoWriter, s: string): void {
   for (let i = 0; i < s.length; i++) buf[p++] = s.charCodeAt(i);
   out.pos = p;
 }
-
-/** Whether `v` can be an integer field (what fieldInt writes rather than leaving out). */
-const intField = (v: number): boolean => Number.isFinite(v) && Math.abs(v) < INT_LIMIT;
 
 /**
  * Writes an integral `v` in decimal as String() prints it, without making the string: most

@@ -40,11 +40,16 @@ export function fieldString(s: string): string {
 }
 
 /** Largest magnitude written as an integer field: int64. */
-export const INT_LIMIT = 9_223_372_036_854_775_000;
+const INT_LIMIT = 9_223_372_036_854_775_000;
+
+/** Whether `v` can be an integer field (an int64 once rounded). */
+export function intField(v: number): boolean {
+  return Number.isFinite(v) && Math.abs(v) < INT_LIMIT;
+}
 
 /** `42i`, or undefined when the value cannot be an int64. */
 export function fieldInt(v: number): string | undefined {
-  if (!Number.isFinite(v) || Math.abs(v) >= INT_LIMIT) return undefined;
+  if (!intField(v)) return undefined;
   return `${String(Math.round(v) + 0)}i`; // + 0 turns -0 into 0; below 1e21 String() prints every digit
 }
 
