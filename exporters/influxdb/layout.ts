@@ -16,6 +16,7 @@
 import type { Family, Labels, MetricDef, Snapshot } from '../../src/model.js';
 import { ProtoWriter } from '../../src/protobuf.js';
 import { containerIdOf, splitImage } from '../../src/push.js';
+import { groupByTarget, type TargetSeries } from '../../src/targets.js';
 import { escapeKey, escapeMeasurement, fieldFloat, fieldInt, fieldString, intField } from './lineprotocol.js';
 
 export type Layout = 'telegraf' | 'prometheus';
@@ -215,7 +216,7 @@ function mergeTags(a: TagSet, b: TagSet | undefined): string {
 }
 
 /** A target's tags in the telegraf layout, computed once per target. */
-interface TelegrafTarget {
+interface TelegrafTarget extends TargetSeries {
   readonly tags: TagSet;
   readonly containerId: string | undefined;
   /** Written at all (raw cgroups only with raw_cgroups). */
@@ -224,11 +225,6 @@ interface TelegrafTarget {
   plan?: Plan;
   /** The target itself (a weak map's value may hold its key). */
   readonly labels: Labels;
-  /** The snapshot (`write` count) that `series` and `count` are of. */
-  round: number;
-  /** The target's series in this snapshot as (family index, series index) pairs, `count` numbers of it; kept and overwritten from one snapshot to the next. */
-  readonly series: number[];
-  count: number;
 }
 
 /** A point of the telegraf layout being assembled. */
@@ -600,24 +596,9 @@ export class PointBuilder {
       this.deviceNumbers = ix.deviceNumbers;
       this.epoch++;
     }
-    // The targets in order of first appearance, each with its series, in arrays kept per
-    // target: once every target has been seen, grouping allocates nothing.
     const round = ++this.round;
-    const order: TelegrafTarget[] = [];
+    const order = groupByTarget(snapshot, round, (target) => this.telegrafTarget(target));
     const families = snapshot.families;
-    for (let fi = 0; fi < families.length; fi++) {
-      const f = families[fi] as Family;
-      for (let i = 0; i < f.values.length; i++) {
-        const t = this.telegrafTarget(f.targets[i] as Labels);
-        if (t.round !== round) {
-          t.round = round;
-          t.count = 0;
-          order.push(t);
-        }
-        t.series[t.count++] = fi;
-        t.series[t.count++] = i;
-      }
-    }
     const nextCpu = new Map<string, { t: number; v: number }>();
     const time = snapshot.time;
     for (const tt of order) {

@@ -24,6 +24,7 @@ import type { Batch } from '../../src/delivery.js';
 import type { Family, Labels, MetricDef, Snapshot } from '../../src/model.js';
 import { ProtoWriter, varintSize } from '../../src/protobuf.js';
 import { containerIdOf, splitImage } from '../../src/push.js';
+import { groupByTarget, type TargetSeries } from '../../src/targets.js';
 import { VERSION } from '../../src/version.js';
 
 export interface OtlpEncodeOptions {
@@ -125,7 +126,7 @@ const EMPTY = Buffer.alloc(0);
 const CUMULATIVE_MONOTONIC = Buffer.from([0x10, 0x02, 0x18, 0x01]);
 
 /** What is kept per target across snapshots. */
-interface TargetEntry {
+interface TargetEntry extends TargetSeries {
   /** `resource` (field 1 of ResourceMetrics), encoded; the host resource in datapoint mode. */
   readonly resource: Buffer;
   /** The identity attributes (object, and as data point attributes for datapoint mode). */
@@ -135,11 +136,6 @@ interface TargetEntry {
   times?: { start: number; end: number; counter: Buffer; gauge: Buffer };
   /** The target itself (a weak map's value may hold its key). */
   readonly labels: Labels;
-  /** The snapshot (`batches` count) that `series` and `count` are of. */
-  round: number;
-  /** The target's series in this snapshot as (family index, series index) pairs, `count` numbers of it; kept and overwritten from one snapshot to the next. */
-  readonly series: number[];
-  count: number;
   /** The container's start (ms) in this snapshot, from `container_start_time_seconds`; NaN when unknown. */
   startedMs: number;
 }
@@ -317,28 +313,16 @@ export class OtlpEncoder {
    * target has been seen.
    */
   private group(snapshot: Snapshot): TargetEntry[] {
-    const round = ++this.round;
+    const order = groupByTarget(snapshot, ++this.round, (target) => this.target(target));
+    for (const t of order) t.startedMs = Number.NaN;
+    // Cumulative sums start when the container started: lookout reads kernel counters that
+    // begin with the cgroup.
     const endMs = snapshot.time;
-    const families = snapshot.families;
-    const order: TargetEntry[] = [];
-    for (let fi = 0; fi < families.length; fi++) {
-      const f = families[fi] as Family;
-      const isStart = f.def.name === 'container_start_time_seconds';
+    for (const f of snapshot.families) {
+      if (f.def.name !== 'container_start_time_seconds') continue;
       for (let i = 0; i < f.values.length; i++) {
-        const t = this.target(f.targets[i] as Labels);
-        if (t.round !== round) {
-          t.round = round;
-          t.count = 0;
-          t.startedMs = Number.NaN;
-          order.push(t);
-        }
-        const list = t.series;
-        list[t.count++] = fi;
-        list[t.count++] = i;
-        // Cumulative sums start when the container started: lookout reads kernel counters
-        // that begin with the cgroup.
         const v = f.values[i] as number;
-        if (isStart && v > 0 && v * 1000 <= endMs) t.startedMs = v * 1000;
+        if (v > 0 && v * 1000 <= endMs) this.target(f.targets[i] as Labels).startedMs = v * 1000;
       }
     }
     return order;
