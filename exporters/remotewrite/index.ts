@@ -1,13 +1,11 @@
 /**
  * The Prometheus remote-write exporter (protocol 1.0): each snapshot becomes WriteRequests of
  * at most `max_batch_samples` series (one sample each, at the snapshot's time), protobuf
- * encoded (protobuf.ts) and snappy block compressed, POSTed with the protocol's headers.
+ * encoded and snappy block compressed (protobuf.ts, snappy.ts), POSTed with the protocol's headers.
  * Series carry the metric's catalogue name, the target's identity labels, the metric's own
  * labels and the external labels: the same series a Prometheus scraping lookout would store
  * (less `job` and `instance`).
  */
-import { createRequire } from 'node:module';
-import snappyjs from 'snappyjs';
 import type { Exporter, ExporterContext, ExporterFactory } from '../../src/component.js';
 import type { Batch, Sender } from '../../src/delivery.js';
 import { LookoutError } from '../../src/errors.js';
@@ -16,52 +14,12 @@ import { type Encode, post, PushExporter, Scrubber } from '../../src/push.js';
 import { parseDuration, readSecret } from '../../src/schema.js';
 import { VERSION } from '../../src/version.js';
 import { configSchema, type RemoteWriteConfig } from './config.js';
-import { type LabelPairs, WriteRequestBuilder } from './protobuf.js';
+import { type LabelPairs, WriteRequestEncoder } from './protobuf.js';
 
-/** Snappy block compression: which implementation, and the function. */
-export interface Snappy {
-  readonly name: 'snappy' | 'snappyjs';
-  compress(raw: Uint8Array): Buffer;
-}
-
-/**
- * The native `snappy` package (napi-rs, prebuilt binaries) when it loads and works here, else
- * `snappyjs` (pure JavaScript, several times slower on these requests); both write the same
- * block format, which is what remote write asks for.
- */
-export function loadSnappy(): Snappy {
-  try {
-    const native = createRequire(import.meta.url)('snappy') as { compressSync(input: Uint8Array, options?: { copyOutputData?: boolean }): Buffer };
-    const probe = Buffer.from('lookout lookout lookout');
-    if (Buffer.from(snappyjs.uncompress(native.compressSync(probe))).equals(probe)) {
-      return { name: 'snappy', compress: (raw) => native.compressSync(raw, { copyOutputData: true }) };
-    }
-  } catch {
-    // no binary for this platform, or it failed to load: the JavaScript one
-  }
-  return { name: 'snappyjs', compress: (raw) => Buffer.from(snappyjs.compress(raw)) };
-}
-
-let defaultSnappy: Snappy | undefined;
-
-/** Encodes snapshots into snappy-compressed WriteRequests of at most `maxItems` series. */
-export function remoteWriteEncoder(external: LabelPairs, snappy: Snappy = (defaultSnappy ??= loadSnappy())): Encode {
-  const builder = new WriteRequestBuilder(external);
-  const batch = (createdAt: number): Batch => {
-    const items = builder.count;
-    return { items, body: snappy.compress(builder.takeView()), createdAt };
-  };
-  return function* encode(snapshot: Snapshot, maxItems: number): Iterable<Batch> {
-    builder.begin();
-    for (const f of snapshot.families) {
-      const name = f.def.name;
-      for (let i = 0; i < f.values.length; i++) {
-        builder.add(name, f.targets[i] ?? null, f.extras[i] ?? null, f.values[i] as number, snapshot.time);
-        if (builder.count >= maxItems) yield batch(snapshot.time);
-      }
-    }
-    if (builder.count > 0) yield batch(snapshot.time);
-  };
+/** Encodes snapshots into snappy-compressed WriteRequests of at most `maxItems` series (see {@link WriteRequestEncoder}). */
+export function remoteWriteEncoder(external: LabelPairs): Encode {
+  const encoder = new WriteRequestEncoder(external);
+  return (snapshot: Snapshot, maxItems: number): Iterable<Batch> => encoder.encode(snapshot, maxItems);
 }
 
 /** The request headers: the protocol's, the configured ones, and the credentials (which win over a configured Authorization). */

@@ -1,4 +1,5 @@
 import protobuf from 'protobufjs';
+import { uncompressSync } from 'snappy';
 import snappy from 'snappyjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { validate } from '../../src/config.js';
@@ -7,9 +8,9 @@ import type { Exporter } from '../../src/component.js';
 import { captureLog, fakeContext, Receiver, sampleSnapshot, selfValue, until } from '../../test/e2e/exporters-support.js';
 import { WEB_CGROUP } from '../../test/helpers/hostroot.js';
 import type { RemoteWriteConfig } from './config.js';
-import { loadSnappy, remoteWriteExporter, remoteWriteEncoder } from './index.js';
+import { remoteWriteExporter, remoteWriteEncoder } from './index.js';
 import { ProtoWriter } from '../../src/protobuf.js';
-import { WriteRequestBuilder } from './protobuf.js';
+import { compressWithHoles, preambleBefore } from './snappy.js';
 
 /** The remote-write 1.0 messages, from Prometheus's prompb/types.proto and remote.proto, decoded by protobufjs (not our code). */
 const PROTO = `
@@ -78,27 +79,40 @@ describe('protobuf encoding', () => {
     expect(find('machine_memory_bytes')?.samples[0]?.value).toBe(2097152000);
   });
 
+  /** A snapshot of one family `m` with the given series, all at `time`. */
+  const oneFamily = (time: number, series: Array<[Labels, Labels | null, number]>): Snapshot => ({
+    time,
+    families: [{ def: { name: 'm', type: 'gauge', unit: '', help: '', labels: [], source: '' }, targets: series.map((x) => x[0]), extras: series.map((x) => x[1]), values: series.map((x) => x[2]) }],
+    seriesCount: series.length,
+  });
+
   it('encodes edge values: negative timestamps, special floats, long and non-ASCII strings', () => {
-    const b = new WriteRequestBuilder();
     const long = 'é'.repeat(300);
-    b.add('m', new Labels([['l', long]]), null, Number.NaN, -1500);
-    b.add('m', new Labels([['l', 'x']]), null, Number.POSITIVE_INFINITY, 2 ** 41);
-    b.add('m', { pairs: [['l', 'y']] }, null, -0.25, 0);
-    const series = decode(b.take(), false);
+    const enc = remoteWriteEncoder([]);
+    const targets = [new Labels([['l', long]]), new Labels([['l', 'x']]), new Labels([['l', 'y']])];
+    const at = (time: number, values: number[]): Series[] => decode([...enc(oneFamily(time, targets.map((t, i) => [t, null, values[i] as number])), 1e9)][0]?.body as Buffer);
+    let series = at(-1500, [Number.NaN, Number.POSITIVE_INFINITY, -0.25]);
     expect(series[0]?.labels[1]?.value).toBe(long);
     expect(series[0]?.samples[0]?.value).toBeNaN();
-    expect(series[0]?.samples[0]?.timestamp).toBe('-1500');
-    expect(series[1]?.samples[0]).toEqual({ value: Number.POSITIVE_INFINITY, timestamp: String(2 ** 41) });
-    expect(series[2]?.samples[0]).toEqual({ value: -0.25, timestamp: '0' });
-    expect(b.count).toBe(0);
+    expect(series.map((s) => s.samples[0]?.timestamp)).toEqual(['-1500', '-1500', '-1500']);
+    expect(series[1]?.samples[0]?.value).toBe(Number.POSITIVE_INFINITY);
+    expect(series[2]?.samples[0]?.value).toBe(-0.25);
+    // The timestamp's size changes (10 bytes negative, 6 in milliseconds now, 1 at zero): the kept pieces are made again.
+    series = at(2 ** 41, [Number.NEGATIVE_INFINITY, -0, 5e-324]);
+    expect(series.map((s) => s.samples[0])).toEqual([
+      { value: Number.NEGATIVE_INFINITY, timestamp: String(2 ** 41) },
+      { value: -0, timestamp: String(2 ** 41) },
+      { value: 5e-324, timestamp: String(2 ** 41) },
+    ]);
+    expect(at(0, [1, 2, 3]).map((s) => s.samples[0])).toEqual([1, 2, 3].map((value) => ({ value, timestamp: '0' })));
   });
 
   it('merges the label sets in name order, the series\' own labels winning a clash', () => {
-    const b = new WriteRequestBuilder([['zone', 'z1'], ['a', 'ext'], ['job', 'lookout']]);
-    b.add('m_total', new Labels([['job', 'own'], ['b', '1'], ['empty', '']]), new Labels([['c', '2'], ['A', 'upper']]), 1, 1);
-    expect(decode(b.take(), false)[0]?.labels).toEqual([
+    const enc = remoteWriteEncoder([['zone', 'z1'], ['a', 'ext'], ['job', 'lookout']]);
+    const snap = oneFamily(1, [[new Labels([['job', 'own'], ['b', '1'], ['empty', '']]), new Labels([['c', '2'], ['A', 'upper']]), 1]]);
+    expect(decode([...enc(snap, 1e9)][0]?.body as Buffer)[0]?.labels).toEqual([
       { name: 'A', value: 'upper' },
-      { name: '__name__', value: 'm_total' },
+      { name: '__name__', value: 'm' },
       { name: 'a', value: 'ext' },
       { name: 'b', value: '1' },
       { name: 'c', value: '2' },
@@ -107,11 +121,42 @@ describe('protobuf encoding', () => {
     ]);
   });
 
-  it('compresses with the native snappy when it loads, in the block format snappyjs reads', () => {
-    const snappyImpl = loadSnappy();
-    expect(snappyImpl.name).toBe('snappy');
-    const raw = Buffer.from('container_cpu_usage_seconds_total'.repeat(500));
-    expect(Buffer.from(snappy.uncompress(snappyImpl.compress(raw))).equals(raw)).toBe(true);
+  it('compresses pieces with holes into the snappy block format: any holes, repetitive or random bytes, long literals and matches', () => {
+    let seed = 7;
+    const rand = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) / 0x1000000;
+    const cases: Array<[Buffer, number]> = [
+      [Buffer.from('container_cpu_usage_seconds_total{id="/docker/abc"}'.repeat(400)), 15],
+      [Buffer.from(Array.from({ length: 70_000 }, () => Math.floor(rand() * 256))), 9],
+      [Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i % 97 < 80 ? 65 : Math.floor(rand() * 4)))), 14],
+      [Buffer.alloc(5000, 0x41), 8],
+      [Buffer.from('abc'), 0],
+    ];
+    for (const [raw, holeLen] of cases) {
+      const holes: number[] = [];
+      for (let p = Math.floor(rand() * 50); holeLen > 0 && p + holeLen <= raw.length; p += holeLen + 1 + Math.floor(rand() * 300)) holes.push(p);
+      const { bytes, holes: at } = compressWithHoles(raw, holes, holeLen);
+      const block = (pieces: Buffer[]): Buffer => {
+        const body = Buffer.concat([Buffer.alloc(8), ...pieces]);
+        const start = preambleBefore(body, 8, raw.length * pieces.length);
+        return body.subarray(start);
+      };
+      // New bytes written into the holes come out where the holes are; everything else as it was.
+      const filled = Buffer.from(bytes);
+      const expected = Buffer.from(raw);
+      holes.forEach((h, k) => {
+        for (let b = 0; b < holeLen; b++) {
+          const x = Math.floor(rand() * 256);
+          filled[(at[k] as number) + b] = x;
+          expected[h + b] = x;
+        }
+      });
+      // Two decoders: snappyjs, and Google's C++ one (the `snappy` package) that Go's decoder in Prometheus follows.
+      expect(Buffer.from(snappy.uncompress(block([filled]))).equals(expected)).toBe(true);
+      expect((uncompressSync(block([filled])) as Buffer).equals(expected)).toBe(true);
+      // Pieces compressed on their own concatenate behind one preamble.
+      expect(Buffer.from(snappy.uncompress(block([bytes, bytes]))).equals(Buffer.concat([raw, raw]))).toBe(true);
+      if (raw.length > 1000 && new Set(raw).size < 200) expect(bytes.length).toBeLessThan(raw.length / 2);
+    }
   });
 
   it('keeps each series\' labels encoded across snapshots: the same label objects give the same series, new values', () => {
@@ -159,15 +204,15 @@ describe('protobuf encoding', () => {
       edit(T + 4000, (f, i) => ({ t: f.targets[i] as Labels, e: f.extras[i] ? new Labels((f.extras[i] as Labels).pairs.map(([k, v]) => [k, `${v}x`])) : null })), // new metric-label objects
       base,
     ];
-    const kept = remoteWriteEncoder([['node', 'n1']], { name: 'snappyjs', compress: (raw) => Buffer.from(raw) });
+    const kept = remoteWriteEncoder([['node', 'n1']]);
     for (const snap of snapshots) {
       for (const max of [1e9, 3]) {
-        const fresh = remoteWriteEncoder([['node', 'n1']], { name: 'snappyjs', compress: (raw) => Buffer.from(raw) });
+        const fresh = remoteWriteEncoder([['node', 'n1']]);
         const got = [...kept(snap, max)].map((b) => b.body.toString('hex'));
         expect(got, `t=${snap.time} max=${max}`).toEqual([...fresh(snap, max)].map((b) => b.body.toString('hex')));
       }
     }
-    expect(decode([...kept(snapshots[1] as Snapshot, 1e9)][0]?.body as Buffer, false).some((s) => s.labels.some((l) => l.name === 'name' && l.value === 'web-2'))).toBe(true);
+    expect(decode([...kept(snapshots[1] as Snapshot, 1e9)][0]?.body as Buffer).some((s) => s.labels.some((l) => l.name === 'name' && l.value === 'web-2'))).toBe(true);
   });
 
   it('grows its buffer past the initial size', () => {
@@ -179,12 +224,18 @@ describe('protobuf encoding', () => {
     expect(bytes.subarray(4).toString()).toBe(s);
   });
 
-  it('splits a snapshot into requests of at most max_batch_samples series, losing none', () => {
+  it('splits a snapshot into requests of at most max_batch_samples series, a container\'s series together when they fit, losing none', () => {
     const snap = sampleSnapshot(T);
-    const batches = [...remoteWriteEncoder([])(snap, 7)];
-    expect(batches.map((b) => b.items)).toEqual([...Array(Math.floor(snap.seriesCount / 7)).fill(7), ...(snap.seriesCount % 7 ? [snap.seriesCount % 7] : [])]);
-    const all = batches.flatMap((b) => decode(b.body));
-    expect(all).toHaveLength(snap.seriesCount);
+    const whole = decode([...remoteWriteEncoder([])(snap, 1e9)][0]?.body as Buffer);
+    for (const max of [1, 7, 40]) {
+      const batches = [...remoteWriteEncoder([])(snap, max)];
+      for (const b of batches) expect(b.items).toBeLessThanOrEqual(max);
+      const all = batches.flatMap((b) => decode(b.body));
+      expect(batches.reduce((a, b) => a + b.items, 0)).toBe(snap.seriesCount);
+      expect(all).toEqual(whole);
+      // Pieces of at most `max` series fill each request as far as the next whole piece fits.
+      expect(batches.length).toBeLessThan(2 * Math.ceil(snap.seriesCount / max) + 1);
+    }
   });
 });
 
