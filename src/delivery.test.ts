@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { type Batch, BatchQueue, Delivery, DeliveryError, httpFailure } from './delivery.js';
+import { type Batch, BatchQueue, BodyPool, Delivery, DeliveryError, httpFailure } from './delivery.js';
 import { SelfMetrics } from './selfmetrics.js';
 
 const batch = (n: number, text = `b${n}`): Batch => ({ items: n, body: Buffer.from(text), createdAt: 1 });
@@ -37,6 +37,39 @@ describe('httpFailure', () => {
 
 describe('Delivery', () => {
   const opts = { maxBytes: 1 << 20, backoffMinMs: 1, backoffMaxMs: 4 };
+
+  it('reuses a pooled body only once it was delivered: never while it waits for a retry, never after a rejection', async () => {
+    const self = new SelfMetrics('t');
+    const pool = new BodyPool(8);
+    const sent: string[] = [];
+    let fail = 2;
+    let reject = true;
+    const d = new Delivery('x', async (body) => {
+      const text = body.toString();
+      if (text === 'reject me' && reject) {
+        reject = false;
+        throw new DeliveryError('HTTP 400: bad', false, 400);
+      }
+      if (fail-- > 0) throw new DeliveryError('HTTP 503: down', true, 503);
+      sent.push(text);
+    }, opts, self, log);
+    const first = pool.batch(1, Buffer.from('first body'), 1);
+    const rejected = pool.batch(1, Buffer.from('reject me'), 1);
+    d.start();
+    d.enqueue(first);
+    d.enqueue(rejected);
+    // While `first` is retried its memory is not handed out again.
+    const meanwhile = pool.batch(1, Buffer.from('other'), 1);
+    expect(meanwhile.body.buffer).not.toBe(first.body.buffer);
+    await until(() => sent.length === 1 && !reject);
+    expect(sent).toEqual(['first body']);
+    // Delivered: the next batch of a size that fits takes its buffer; the rejected one's stays out of the pool.
+    const next = pool.batch(1, Buffer.from('next'), 2);
+    expect(next.body.buffer).toBe(first.body.buffer);
+    expect(next.body.toString()).toBe('next');
+    expect(pool.batch(1, Buffer.from('one more'), 3).body.buffer).not.toBe(rejected.body.buffer);
+    await d.shutdown(100);
+  });
 
   it('retries a destination that is down until it is back, in order, and counts it all', async () => {
     const self = new SelfMetrics('t');

@@ -15,7 +15,7 @@
 import type { InfluxDB } from 'influx';
 import type { IBackoffStrategy } from 'influx/lib/src/backoff/backoff.js';
 import type { Exporter, ExporterContext, ExporterFactory } from '../../src/component.js';
-import { type Batch, DeliveryError, httpFailure, type Sender } from '../../src/delivery.js';
+import { type Batch, BodyPool, DeliveryError, httpFailure, type Sender } from '../../src/delivery.js';
 import { LookoutError } from '../../src/errors.js';
 import { LogPusher, urlForLog, withLogs } from '../../src/logpush.js';
 import type { Snapshot } from '../../src/model.js';
@@ -59,19 +59,25 @@ const NO_BACKOFF: IBackoffStrategy = {
 /**
  * Encodes snapshots into line-protocol batches of at most `maxItems` field values (a point is
  * never split). The builder writes each line straight into a Buffer (a string grown line by
- * line and then turned into bytes costs more than building it), and batches are copied out.
+ * line and then turned into bytes costs more than building it), and batches are copied out
+ * into pooled bodies.
  */
 export function lineProtocolEncoder(builder: PointBuilder, precision: Precision): Encode {
+  const out = new ProtoWriter(256 * 1024);
+  const bodies = new BodyPool();
+  let calls = 0;
   return function* encode(snapshot: Snapshot, maxItems: number): Iterable<Batch> {
+    const call = ++calls;
     const ts = Buffer.from(` ${timestamp(snapshot.time, precision)}\n`, 'latin1');
-    // One buffer per call, not per encoder: the builder writes into it while a batch is out.
-    const out = new ProtoWriter(256 * 1024);
+    out.reset();
     let items = 0;
     /** Where the line being written starts: the end of the batch so far. */
     let lineStart = 0;
     for (const n of builder.write(snapshot, out)) {
       if (items > 0 && items + n > maxItems) {
-        yield { items, body: Buffer.from(out.buf.subarray(0, lineStart - 1)), createdAt: snapshot.time };
+        yield bodies.batch(items, out.buf.subarray(0, lineStart - 1), snapshot.time);
+        // A walk started meanwhile has taken over the buffer: this one ends.
+        if (calls !== call) return;
         out.buf.copyWithin(0, lineStart, out.pos);
         out.pos -= lineStart;
         items = 0;
@@ -80,7 +86,7 @@ export function lineProtocolEncoder(builder: PointBuilder, precision: Precision)
       items += n;
       lineStart = out.pos;
     }
-    if (items > 0) yield { items, body: Buffer.from(out.buf.subarray(0, out.pos - 1)), createdAt: snapshot.time };
+    if (items > 0 && calls === call) yield bodies.batch(items, out.buf.subarray(0, out.pos - 1), snapshot.time);
   };
 }
 

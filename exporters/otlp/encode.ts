@@ -20,7 +20,7 @@
  *   and `lookout.cgroup.path` (cAdvisor's `id`), on a resource per container by default.
  */
 import type { Attributes } from '@opentelemetry/api';
-import type { Batch } from '../../src/delivery.js';
+import { type Batch, BodyPool } from '../../src/delivery.js';
 import type { Family, Labels, MetricDef, Snapshot } from '../../src/model.js';
 import { ProtoWriter, varintSize } from '../../src/protobuf.js';
 import { containerIdOf, splitImage } from '../../src/push.js';
@@ -170,6 +170,7 @@ export class OtlpEncoder {
   private readonly dataLens: number[] = [];
   private readonly metricLens: number[] = [];
   private readonly writer = new ProtoWriter(512 * 1024);
+  private readonly bodies = new BodyPool();
 
   constructor(private readonly opts: OtlpEncodeOptions) {
     this.host = { ...opts.resourceAttributes, 'host.name': opts.hostName };
@@ -357,14 +358,14 @@ export class OtlpEncoder {
         items += to - from;
         from = to;
         if (items >= maxItems) {
-          yield { items, body: out.bytes(), createdAt: endMs };
+          yield this.bodies.batch(items, out.view(), endMs);
           if (this.round !== round) return;
           out.reset();
           items = 0;
         }
       }
     }
-    if (items > 0) yield { items, body: out.bytes(), createdAt: endMs };
+    if (items > 0) yield this.bodies.batch(items, out.view(), endMs);
     if (this.round === round) this.firstSeen = seen;
   }
 
@@ -460,7 +461,7 @@ export class OtlpEncoder {
     const out = new ProtoWriter(512 * 1024);
     let items = 0;
     const flush = (): Batch => {
-      const b = { items, body: out.bytes(), createdAt: endMs };
+      const b = this.bodies.batch(items, out.view(), endMs);
       out.reset();
       items = 0;
       return b;

@@ -13,7 +13,7 @@
  * snapshots; the tests decode it with protobufjs and two snappy decoders.
  */
 
-import type { Batch } from '../../src/delivery.js';
+import { type Batch, BodyPool } from '../../src/delivery.js';
 import type { Family, Labels, MetricDef, Snapshot } from '../../src/model.js';
 import { ProtoWriter, varintSize } from '../../src/protobuf.js';
 import { groupByTarget, type TargetSeries } from '../../src/targets.js';
@@ -154,6 +154,7 @@ export class WriteRequestEncoder {
   private readonly targets = new WeakMap<Labels, TargetPieces>();
   private readonly out = new ProtoWriter(256 * 1024);
   private readonly raw = new ProtoWriter(64 * 1024);
+  private readonly bodies = new BodyPool();
   private round = 0;
 
   constructor(external: LabelPairs = []) {
@@ -231,7 +232,7 @@ export class WriteRequestEncoder {
     out.pos = PREAMBLE_ROOM;
     const take = (): Batch => {
       const start = preambleBefore(out.buf, PREAMBLE_ROOM, rawLength);
-      const batch = { items, body: Buffer.from(out.buf.subarray(start, out.pos)), createdAt: snapshot.time };
+      const batch = this.bodies.batch(items, out.buf.subarray(start, out.pos), snapshot.time);
       out.pos = PREAMBLE_ROOM;
       items = 0;
       rawLength = 0;
