@@ -1,12 +1,14 @@
 /**
- * `npm run soak [-- --minutes 5 --containers 500 --rate 10 --margin 3]`: the agent (built
+ * `npm run soak [-- --minutes 5 --containers 500 --rate 10 --inflight 4 --margin 3]`: the agent (built
  * CLI, default settings) against the real Docker engine while containers churn, scraped every
  * second by a real Prometheus, all on loopback.
  *
  * - `--containers` busybox `sleep` containers (`--network none`, image lookout-busybox,
  *   label lookout.soak=1) are created and started through the Engine API socket;
  * - for `--minutes`, every 1/`--rate` s one running container is killed and one stopped
- *   container started (so `--rate` stops and `--rate` starts per second);
+ *   container started (so `--rate` stops and `--rate` starts per second), with at most
+ *   `--inflight` Engine calls at a time: an engine slower than the rate gets the calls it can
+ *   take, not a queue that only loads the machine (the rate achieved is reported);
  * - every 5 s: Prometheus's latest scrape of the agent is compared with the containers
  *   known to be running (started more than `--margin` s ago, not killed since) and dead
  *   (killed more than `--margin` s ago, not started since): a missing live series or a
@@ -42,14 +44,16 @@ const { values: args } = parseArgs({
     minutes: { type: 'string', default: '5' },
     containers: { type: 'string', default: '500' },
     rate: { type: 'string', default: '10' },
+    inflight: { type: 'string', default: '4' },
     margin: { type: 'string', default: '3' },
   },
 });
 const MINUTES = Number(args.minutes);
 const N = Number(args.containers);
 const RATE = Number(args.rate);
+const INFLIGHT = Number(args.inflight);
 const MARGIN_MS = Number(args.margin) * 1000;
-for (const [k, v] of Object.entries({ minutes: MINUTES, containers: N, rate: RATE, margin: MARGIN_MS })) {
+for (const [k, v] of Object.entries({ minutes: MINUTES, containers: N, rate: RATE, inflight: INFLIGHT, margin: MARGIN_MS })) {
   if (!Number.isFinite(v) || v <= 0) throw new Error(`--${k} must be a positive number`);
 }
 
@@ -136,6 +140,20 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+/** CPU seconds (user + system) of a process, from /proc/<pid>/stat. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** The machine's CPU seconds, busy and in all, over every CPU, from /proc/stat. */
+function machineCpu(): { busy: number; total: number } {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: (total - (f[3] ?? 0) - (f[4] ?? 0)) / 100, total: total / 100 };
+}
+
 function rssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
@@ -162,8 +180,9 @@ async function agentMetrics(agentUrl: string): Promise<Map<string, number>> {
   return out;
 }
 
-async function promQuery(base: string, expr: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> {
-  const res = await fetch(`${base}/api/v1/query?${new URLSearchParams({ query: expr }).toString()}`, { signal: AbortSignal.timeout(20_000) });
+async function promQuery(base: string, expr: string, atSeconds?: number): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> {
+  const params = new URLSearchParams({ query: expr, ...(atSeconds !== undefined ? { time: atSeconds.toFixed(3) } : {}) });
+  const res = await fetch(`${base}/api/v1/query?${params.toString()}`, { signal: AbortSignal.timeout(20_000) });
   const j = (await res.json()) as { status: string; data: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> }; error?: string };
   if (j.status !== 'success') throw new Error(`${expr}: ${j.error ?? res.status}`);
   return j.data.result;
@@ -261,6 +280,9 @@ async function main(): Promise<number> {
   let ops = 0;
   let opErrors = 0;
   const agentBefore = await agentMetrics(agentUrl);
+  const agentCpu0 = cpuSeconds(agentPid);
+  const machine0 = machineCpu();
+  let maxLoad = loadavg()[0] ?? 0;
   let maxShed = agentBefore.get('lookout_memory_shed_level') ?? NaN;
   /** Prometheus's own scrape failure counters (scrape pool, all targets), by name. */
   const failureCounts = async (): Promise<Map<string, number>> =>
@@ -278,12 +300,12 @@ async function main(): Promise<number> {
       const victim = boxes.filter((b) => b.running && !b.busy && now - b.since > 1000);
       const sleeper = boxes.filter((b) => !b.running && !b.busy && now - b.since > 1000);
       const pick = <T>(a: T[]): T | undefined => a[Math.floor(Math.random() * a.length)];
-      // Keep about 90% of the containers running (or starting), and at most 20 calls in flight:
-      // when the engine is slower than the rate, the rate achieved is what the summary shows.
+      // Keep about 90% of the containers running (or starting), and at most INFLIGHT calls in
+      // flight: when the engine is slower than the rate, the rate achieved is what the summary shows.
       const up = boxes.filter((b) => b.running || starting.has(b)).length;
       const inFlight = boxes.filter((b) => b.busy).length;
-      const k = up > 0.9 * N && inFlight < 20 ? pick(victim) : undefined;
-      const s = inFlight < 20 ? pick(sleeper) : undefined;
+      const k = up > 0.9 * N && inFlight < INFLIGHT ? pick(victim) : undefined;
+      const s = inFlight + (k ? 1 : 0) < INFLIGHT ? pick(sleeper) : undefined;
       for (const [b, what] of [[k, 'kill'], [s, 'start']] as const) {
         if (!b) continue;
         b.busy = true;
@@ -317,6 +339,7 @@ async function main(): Promise<number> {
     await sleep(5000);
     try {
       rss.push([Date.now() - start, rssBytes(agentPid)]);
+      maxLoad = Math.max(maxLoad, loadavg()[0] ?? 0);
       maxShed = Math.max(maxShed, (await agentMetrics(agentUrl).catch(() => new Map<string, number>())).get('lookout_memory_shed_level') ?? NaN);
     } catch {
       throw new Error(`the agent died: ${agentLog.slice(-2000)}`);
@@ -324,9 +347,11 @@ async function main(): Promise<number> {
     const now = Date.now();
     const live = boxes.filter((b) => b.running && !b.busy && now - b.since > MARGIN_MS);
     const dead = boxes.filter((b) => !b.running && !b.busy && now - b.since > MARGIN_MS);
+    // Both at the same instant: a failed scrape in between would mark every series stale for the second query only.
+    const at = now / 1000;
     const [seen, cpu, ps] = await Promise.all([
-      promQuery(promUrl, `container_last_seen{id=~".*[0-9a-f]{64}.*"}`),
-      promQuery(promUrl, `container_cpu_usage_seconds_total{id=~".*[0-9a-f]{64}.*",cpu="total"}`),
+      promQuery(promUrl, `container_last_seen{id=~".*[0-9a-f]{64}.*"}`, at),
+      promQuery(promUrl, `container_cpu_usage_seconds_total{id=~".*[0-9a-f]{64}.*",cpu="total"}`, at),
       ok('GET', `/containers/json?filters=${encodeURIComponent(JSON.stringify({ label: [`${LABEL}=1`] }))}`).then((t) => new Set((JSON.parse(t) as Array<{ Id: string }>).map((c) => c.Id))),
     ]);
     const seenIds = idsOf(seen);
@@ -357,6 +382,9 @@ async function main(): Promise<number> {
   churning = false;
   await churn;
   const elapsed = (Date.now() - start) / 1000;
+  const agentCpu = cpuSeconds(agentPid) - agentCpu0;
+  const machine1 = machineCpu();
+  const machineBusy = (machine1.busy - machine0.busy) / (machine1.total - machine0.total);
   const range = `${Math.ceil(elapsed)}s`;
   const load = loadavg();
 
@@ -382,9 +410,10 @@ async function main(): Promise<number> {
 
   const rssValues = rss.map(([, v]) => v);
   const summary = {
-    command: `npm run soak -- --minutes ${MINUTES} --containers ${N} --rate ${RATE} --margin ${MARGIN_MS / 1000}`,
+    command: `npm run soak -- --minutes ${MINUTES} --containers ${N} --rate ${RATE} --inflight ${INFLIGHT} --margin ${MARGIN_MS / 1000}`,
     date: new Date().toISOString(),
-    machine: `${cpus().length} CPUs, load average at the end ${load.map((l) => l.toFixed(2)).join(' / ')}`,
+    machine: `${cpus().length} CPUs, load average at the end ${load.map((l) => l.toFixed(2)).join(' / ')}, 1-minute load up to ${maxLoad.toFixed(1)}`,
+    cpu: `the machine's CPUs ${(100 * machineBusy).toFixed(0)}% busy; the agent used ${agentCpu.toFixed(1)} CPU-s (${((100 * agentCpu) / elapsed).toFixed(1)}% of one CPU)`,
     churn: `${ops} container starts and kills in ${elapsed.toFixed(0)} s (${(ops / elapsed).toFixed(1)}/s; ${opErrors} API errors), about ${boxes.filter((b) => b.running).length} of ${N} running at the end`,
     scrapes: { total: scrapes, failed: scrapes - good, lastError, maxDurationSeconds: maxDuration, avgDurationSeconds: avgDuration, maxSamples, prometheusFailureCounters: failureCounters },
     series: { ...checks, marginSeconds: MARGIN_MS / 1000, seriesDropped: dropped, staleSnapshots: stale },
@@ -398,6 +427,7 @@ async function main(): Promise<number> {
     '| what | figure |',
     '|---|---|',
     `| churn | ${summary.churn} |`,
+    `| CPU | ${summary.cpu} |`,
     `| scrapes by Prometheus (1 s) | ${scrapes} scrapes, **${scrapes - good} failed**${lastError ? ` (last error: ${lastError})` : ''}; duration avg ${avgDuration.toFixed(3)} s, max ${maxDuration.toFixed(3)} s; up to ${maxSamples} samples |`,
     `| Prometheus scrape failure counters | ${failureCounters.length === 0 ? 'all 0' : failureCounters.join(', ')} |`,
     `| live containers' series missing | **${checks.missing}** of ${checks.liveChecked} checks (${checks.samples} moments, containers running > ${MARGIN_MS / 1000} s) |`,

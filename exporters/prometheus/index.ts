@@ -2,11 +2,14 @@
  * The Prometheus scrape endpoint: text format 0.0.4 by default, OpenMetrics 1.0 when the
  * scraper's Accept header asks for it, gzip when accepted. Each scrape is served from a
  * snapshot no older than `collect.min_interval` (concurrent scrapes share one collection), or
- * from the previous one when a new collection would outlast half the scraper's timeout.
+ * from the previous one when a new collection would outlast half the scraper's timeout; a
+ * gzipped response is rendered once per snapshot, and one not done by 80% of the timeout
+ * gives way to the last one that is (counted in `lookout_stale_snapshots_total`).
  */
 import type { Exporter, ExporterContext, ExporterFactory, HttpRequestView, HttpResponse } from '../../src/component.js';
-import { CHUNK_BYTES, CONTENT_TYPE, ExpositionWriter, negotiate, writeEnd, writeFamilies, writeSampleFamilies } from '../../src/exposition.js';
+import { CHUNK_BYTES, CONTENT_TYPE, ExpositionWriter, type Format, negotiate, writeEnd, writeFamilies, writeSampleFamilies } from '../../src/exposition.js';
 import { ParallelGzip } from '../../src/gzip.js';
+import type { Snapshot } from '../../src/model.js';
 import { configSchema, type PrometheusConfig } from './config.js';
 
 function header(req: HttpRequestView, name: string): string | undefined {
@@ -14,19 +17,37 @@ function header(req: HttpRequestView, name: string): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
+/** The scraper's timeout in milliseconds, from the header Prometheus sends with every scrape; Infinity without a usable one. */
+function scrapeTimeoutMs(timeoutSeconds: string | undefined): number {
+  const t = Number(timeoutSeconds);
+  return timeoutSeconds !== undefined && timeoutSeconds !== '' && Number.isFinite(t) && t > 0 ? t * 1000 : Infinity;
+}
+
 /**
- * How long a scrape waits for a new collection: half the scraper's timeout, which Prometheus
- * sends with every scrape, leaving the other half to render, compress and send. Without the
- * header, as long as it takes.
+ * How long a scrape waits for a new collection: half the scraper's timeout, leaving the
+ * other half to render, compress and send. Without the header, as long as it takes.
  */
 export function collectionWait(timeoutSeconds: string | undefined): number {
-  const t = Number(timeoutSeconds);
-  return timeoutSeconds !== undefined && timeoutSeconds !== '' && Number.isFinite(t) && t > 0 ? (t * 1000) / 2 : Infinity;
+  return scrapeTimeoutMs(timeoutSeconds) / 2;
+}
+
+/** When a scrape must be answered at the latest, as a share of the scraper's timeout: what is left is for sending. */
+const ANSWER_BY = 0.8;
+
+/** A gzipped response, rendered or being rendered: of which snapshot, in which format. */
+interface Rendered {
+  /** The snapshot's time, which tells snapshots apart (the snapshot itself is not held: it is the pipeline's to keep). */
+  readonly time: number;
+  readonly format: Format;
+  readonly body: Promise<Buffer>;
 }
 
 class PrometheusExporter implements Exporter {
-  /** Size of the last response, to size the next one's buffer in one allocation. */
+  /** Size of the last uncompressed response, to size the next one's buffer in one allocation. */
   private lastSize = 1 << 16;
+  /** The last gzipped response rendered to the end, and the one being rendered. */
+  private ready: Rendered | undefined;
+  private rendering: Rendered | undefined;
 
   constructor(
     private readonly config: PrometheusConfig,
@@ -39,32 +60,89 @@ class PrometheusExporter implements Exporter {
 
   async export(): Promise<void> {}
 
+  private async render(snapshot: Snapshot, format: Format, w: ExpositionWriter): Promise<void> {
+    writeFamilies(snapshot.families, format, w);
+    writeSampleFamilies(await this.ctx.self.families(), format, w);
+    writeEnd(format, w);
+    w.end();
+  }
+
+  /** Starts rendering and compressing a response; it becomes `ready` when done. */
+  private startGzip(snapshot: Snapshot, format: Format): Rendered {
+    const started = performance.now();
+    const gzip = new ParallelGzip(this.config.gzip_level);
+    const r: Rendered = {
+      time: snapshot.time,
+      format,
+      body: this.render(snapshot, format, new ExpositionWriter(CHUNK_BYTES, gzip)).then(() => gzip.result()),
+    };
+    this.rendering = r;
+    r.body.then(
+      () => {
+        this.ctx.self.renderDuration.set((performance.now() - started) / 1000);
+        if (this.rendering === r) this.rendering = undefined;
+        if (this.ready === undefined || this.ready.time <= r.time) this.ready = r;
+      },
+      () => {
+        if (this.rendering === r) this.rendering = undefined;
+      },
+    );
+    return r;
+  }
+
+  /**
+   * A gzipped response for a scrape that has a deadline or not. A response already rendered or
+   * being rendered for the same snapshot is shared (a second Prometheus of an HA pair, a scrape
+   * served the previous collection). Under a deadline, one response is rendered at a time (a
+   * scrape arriving meanwhile takes the one in progress), and at the deadline a response not yet
+   * done gives way to the last one that is: on a node with no CPU to spare, a scrape one
+   * collection old rather than a failed one.
+   */
+  private async gzipped(snapshot: Snapshot, format: Format, deadline: number): Promise<Rendered> {
+    const same = (r: Rendered | undefined): boolean => r !== undefined && r.format === format && r.time === snapshot.time;
+    const timed = Number.isFinite(deadline);
+    const r = same(this.rendering) ? (this.rendering as Rendered) : same(this.ready) ? (this.ready as Rendered) : timed && this.rendering?.format === format ? this.rendering : this.startGzip(snapshot, format);
+    const fallback = this.ready;
+    if (!timed || fallback === undefined || fallback === r || fallback.format !== format) {
+      await r.body;
+      return r;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        r.body.then(() => r),
+        new Promise<Rendered>((resolve) => {
+          timer = setTimeout(() => resolve(fallback), Math.max(0, deadline - performance.now()));
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private async scrape(req: HttpRequestView): Promise<HttpResponse> {
-    const snapshot = await this.ctx.snapshot(collectionWait(header(req, 'x-prometheus-scrape-timeout-seconds')));
+    const received = performance.now();
+    const timeout = header(req, 'x-prometheus-scrape-timeout-seconds');
+    const snapshot = await this.ctx.snapshot(collectionWait(timeout));
     // The scraper gave up meanwhile: rendering for nobody would only hold memory and CPU that the next scrape needs.
     if (req.signal.aborted) return { status: 503, headers: { 'content-type': 'text/plain' }, body: 'the client went away\n' };
     const format = negotiate(header(req, 'accept'));
-    const started = performance.now();
     const self = this.ctx.self;
     self.scrapes.inc({ format });
     const headers: Record<string, string> = { 'content-type': CONTENT_TYPE[format], vary: 'Accept, Accept-Encoding' };
-    const gzip = /\bgzip\b/.test(header(req, 'accept-encoding') ?? '') ? new ParallelGzip(this.config.gzip_level) : undefined;
-    // One writer per response: concurrent scrapes must not share a buffer while it is sent or compressed.
-    const w = gzip !== undefined ? new ExpositionWriter(CHUNK_BYTES, gzip) : new ExpositionWriter(this.lastSize + (this.lastSize >> 3));
-    writeFamilies(snapshot.families, format, w);
-    writeSampleFamilies(await self.families(), format, w);
-    writeEnd(format, w);
-    w.end();
-    let body: Buffer;
-    if (gzip !== undefined) {
-      body = await gzip.result();
+    if (/\bgzip\b/.test(header(req, 'accept-encoding') ?? '')) {
+      const r = await this.gzipped(snapshot, format, received + ANSWER_BY * scrapeTimeoutMs(timeout));
+      if (r.time !== snapshot.time) self.staleSnapshots.inc();
       headers['content-encoding'] = 'gzip';
-    } else {
-      this.lastSize = w.length;
-      body = w.toBuffer();
+      return { status: 200, headers, body: await r.body };
     }
+    // One writer per response: concurrent scrapes must not share a buffer while it is sent.
+    const started = performance.now();
+    const w = new ExpositionWriter(this.lastSize + (this.lastSize >> 3));
+    await this.render(snapshot, format, w);
+    this.lastSize = w.length;
     self.renderDuration.set((performance.now() - started) / 1000);
-    return { status: 200, headers, body };
+    return { status: 200, headers, body: w.toBuffer() };
   }
 
   async shutdown(): Promise<void> {}
