@@ -4,6 +4,7 @@
  * labels. Names, images and Kubernetes identity come from the container directory that the
  * runtime collectors fill (they run before this one, in registry order).
  */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Collector, CollectorFactory, ComponentContext } from '../../src/component.js';
@@ -18,8 +19,12 @@ import { CGROUP_METRICS, emitStats, M } from './metrics.js';
 import { interfaceLabel, NET, netnsOf, parseNetDev } from './network.js';
 import { CgroupFiles, type CgroupStats, readV1, readV2 } from './stats.js';
 
-/** Cgroups read between two yields to the event loop, so scrapes and probes stay responsive. */
-const CHUNK = 200;
+/**
+ * Cgroups read between two yields to the event loop, so that scrapes, probes and a scrape's
+ * deadline timer get their turn: about 10 ms of CPU at 50, which on a node with no CPU to
+ * spare stretches to several times that.
+ */
+const CHUNK = 50;
 
 interface Tracked {
   readonly ref: CgroupRef;
@@ -108,14 +113,14 @@ class CgroupCollector implements Collector {
         // this path (a restart) starts afresh rather than from files cached as missing.
         this.untrack(t);
       }
-      if (++i % CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (++i % CHUNK === 0) await yieldToLoop();
     }
     for (const [path, t] of this.tracked) if (!seen.has(path)) this.untrack(t);
     if (this.reader.exhausted) {
       this.reader.exhausted = false;
       this.ctx.log.warn({ kept_files: this.reader.budget }, 'out of file descriptors: keeping fewer cgroup files open (raise the open-files limit or lower collectors.cgroups.max_open_files)');
     }
-    if (this.config.network) this.collectNetwork(reads, acc);
+    if (this.config.network) await this.collectNetwork(reads, acc);
   }
 
   private track(layout: Layout, ref: CgroupRef): Tracked {
@@ -170,7 +175,7 @@ class CgroupCollector implements Collector {
    * containers, each namespace they do not share with the host, attributed to the pod's
    * sandbox when there is one, else to the container that started first.
    */
-  private collectNetwork(reads: readonly Read[], acc: Accumulator): void {
+  private async collectNetwork(reads: readonly Read[], acc: Accumulator): Promise<void> {
     const owners = new Map<string, Read>();
     const dir = this.ctx.containers;
     const rank = (r: Read): [number, number, string] => {
@@ -178,7 +183,9 @@ class CgroupCollector implements Collector {
       const sandbox = m?.pod !== undefined && m.container === undefined ? 0 : 1;
       return [sandbox, r.t.startTime ?? Infinity, r.t.ref.path];
     };
+    let i = 0;
     for (const r of reads) {
+      if (++i % CHUNK === 0) await yieldToLoop();
       if (r.pid === undefined) continue;
       const isRoot = r.t.ref.path === '/';
       if (!isRoot && !r.t.ref.container) continue;
@@ -192,6 +199,7 @@ class CgroupCollector implements Collector {
       }
     }
     for (const r of owners.values()) {
+      if (++i % CHUNK === 0) await yieldToLoop();
       const pid = r.t.ref.path === '/' ? this.hostPid : (r.pid as number);
       if (r.t.net?.pid !== pid) {
         if (r.t.net) this.reader.close(r.t.net.file);
