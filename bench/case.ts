@@ -323,6 +323,7 @@ async function exportersCase(sink: string, k: number): Promise<ExportersResult> 
       log: log.child({ exporter: type }),
       self,
       snapshot: async () => current,
+      collecting: () => undefined,
       route: () => undefined,
     }) as PushExporter;
     made.push({ type, e });

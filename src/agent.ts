@@ -119,6 +119,7 @@ export class Agent {
         log: log.child({ exporter: f.type }),
         self,
         snapshot: (maxWaitMs?: number): Promise<Snapshot> => pipeline.snapshot(maxWaitMs),
+        collecting: () => pipeline.collecting,
         route: (r) => {
           if (!routesOpen) throw new Error(`exporter ${f.type} registered route ${r.path} after start`);
           routes.push(r);

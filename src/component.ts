@@ -58,6 +58,8 @@ export interface ExporterContext extends ComponentContext {
    * takes longer than that (and there is one).
    */
   snapshot(maxWaitMs?: number): Promise<Snapshot>;
+  /** The collection in progress, if there is one; never starts one. */
+  collecting(): Promise<Snapshot> | undefined;
   /** The agent's own metrics, to serve beside the snapshot and to count deliveries. */
   readonly self: SelfMetrics;
   /** Registers an HTTP route on the agent's server; only valid before `start()`. */

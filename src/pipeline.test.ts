@@ -56,9 +56,10 @@ describe('Pipeline.snapshot', () => {
     g.release();
     expect(valueOf(await first)).toBe(1);
 
+    // The first collection took about 40 ms: a caller allowing 100 waits, and gets the previous snapshot after that.
     const t0 = performance.now();
-    const second = await p.snapshot(30);
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(25);
+    const second = await p.snapshot(100);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(95);
     expect(valueOf(second)).toBe(1);
     expect(await stale(self)).toBe(1);
 
@@ -68,11 +69,21 @@ describe('Pipeline.snapshot', () => {
     g.release();
     expect(valueOf(await third)).toBe(2);
 
+    // That collection took over 100 ms: a caller allowing 50 is not kept waiting at all, and the collection goes on.
+    const t1 = performance.now();
+    const fourth = await p.snapshot(50);
+    expect(performance.now() - t1).toBeLessThan(50);
+    expect(valueOf(fourth)).toBe(2);
+    expect(await stale(self)).toBe(2);
+    expect(g.pending()).toBe(1);
+    g.release();
+    await tick(5);
+
     // A collection that ends within the limit is served, not the previous one.
-    const fourth = p.snapshot(1000);
+    const fifth = p.snapshot(1000);
     await tick(5);
     g.release();
-    expect(valueOf(await fourth)).toBe(3);
-    expect(await stale(self)).toBe(1);
+    expect(valueOf(await fifth)).toBe(4);
+    expect(await stale(self)).toBe(2);
   });
 });

@@ -30,6 +30,8 @@ function describe(err: unknown): Record<string, unknown> {
 export class Pipeline {
   private last: Snapshot | undefined;
   private inflight: Promise<Snapshot> | undefined;
+  /** How long the last collection took, wall clock, in milliseconds. */
+  private lastCollectMs = 0;
   private readonly problems: RateLimitedLog;
 
   constructor(
@@ -46,6 +48,11 @@ export class Pipeline {
     this.problems = new RateLimitedLog(log, now);
   }
 
+  /** The collection in progress, if any. */
+  get collecting(): Promise<Snapshot> | undefined {
+    return this.inflight;
+  }
+
   /** The last snapshot, if any collection has finished. */
   get latest(): Snapshot | undefined {
     return this.last;
@@ -54,7 +61,8 @@ export class Pipeline {
   /**
    * A snapshot no older than `minIntervalMs`, collecting anew if needed. With `maxWaitMs`, a
    * collection still running after that long gives way to the previous snapshot (counted in
-   * `lookout_stale_snapshots_total`), when there is one.
+   * `lookout_stale_snapshots_total`), when there is one; so does one that is not waited for at
+   * all because the last collection took longer than `maxWaitMs`.
    */
   snapshot(maxWaitMs = Infinity): Promise<Snapshot> {
     const last = this.last;
@@ -66,6 +74,13 @@ export class Pipeline {
     }
     const inflight = this.inflight;
     if (last === undefined || !Number.isFinite(maxWaitMs)) return inflight;
+    // The last collection outlasted the wait: this one likely will too, so the caller gets the
+    // previous snapshot now rather than at the end of the wait (on a node with no CPU to spare,
+    // that wait is most of a scrape's timeout). The collection goes on for the next caller.
+    if (this.lastCollectMs > maxWaitMs) {
+      this.self.staleSnapshots.inc();
+      return Promise.resolve(last);
+    }
     return new Promise<Snapshot>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.self.staleSnapshots.inc();
@@ -109,7 +124,8 @@ export class Pipeline {
       if (cap < this.maxSeries) this.problems.warn('shed_series', { series_cap: cap, dropped: builder.dropped }, 'collection reached the memory budget\'s series cap: series dropped (counted in lookout_series_dropped_total)');
       else this.problems.warn('max_series', { max_series: this.maxSeries, dropped: builder.dropped }, 'collection reached collect.max_series: series dropped (counted in lookout_series_dropped_total)');
     }
-    this.self.collectionDuration.set((performance.now() - started) / 1000);
+    this.lastCollectMs = performance.now() - started;
+    this.self.collectionDuration.set(this.lastCollectMs / 1000);
     this.self.collections.inc();
     this.self.series.set(snap.seriesCount);
     this.self.lastCollection.set(time / 1000);

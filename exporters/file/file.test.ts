@@ -26,7 +26,7 @@ function tmp(): string {
 }
 
 function ctx(): ExporterContext & { self: SelfMetrics } {
-  return { ...createContext({ root: '/' }), self: new SelfMetrics('test'), snapshot: () => Promise.reject(new Error('unused')), route: () => undefined };
+  return { ...createContext({ root: '/' }), self: new SelfMetrics('test'), snapshot: () => Promise.reject(new Error('unused')), collecting: () => undefined, route: () => undefined };
 }
 
 const config = (over: Partial<FileConfig>): FileConfig => ({ ...(Value.Default(configSchema, {}) as FileConfig), ...over });

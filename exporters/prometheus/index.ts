@@ -52,6 +52,8 @@ class PrometheusExporter implements Exporter {
   /** The last gzipped response rendered to the end, and the one being rendered. */
   private ready: Rendered | undefined;
   private rendering: Rendered | undefined;
+  /** How long the last gzipped response took to render, wall clock, in milliseconds. */
+  private lastRenderMs = 0;
 
   constructor(
     private readonly config: PrometheusConfig,
@@ -91,7 +93,8 @@ class PrometheusExporter implements Exporter {
     this.rendering = r;
     r.body.then(
       () => {
-        this.ctx.self.renderDuration.set((performance.now() - started) / 1000);
+        this.lastRenderMs = performance.now() - started;
+        this.ctx.self.renderDuration.set(this.lastRenderMs / 1000);
         if (this.rendering === r) this.rendering = undefined;
         if (this.ready === undefined || this.ready.time <= r.time) this.ready = r;
       },
@@ -119,6 +122,8 @@ class PrometheusExporter implements Exporter {
       await r.body;
       return r;
     }
+    // The last render took longer than the time left: not worth waiting for this one.
+    if (this.lastRenderMs > deadline - performance.now()) return fallback;
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
@@ -132,6 +137,21 @@ class PrometheusExporter implements Exporter {
     }
   }
 
+  /**
+   * A collection still going on after a scrape was answered (without it, on a busy node): its
+   * response is rendered as soon as it ends, so that the next scrape finds it ready.
+   */
+  private prepare(format: Format): void {
+    const next = this.ctx.collecting();
+    if (next === undefined) return;
+    next.then(
+      (s) => {
+        if (this.rendering === undefined && this.ready?.time !== s.time) this.startGzip(s, format);
+      },
+      () => undefined,
+    );
+  }
+
   private async scrape(req: HttpRequestView): Promise<HttpResponse> {
     const received = performance.now();
     const timeout = header(req, 'x-prometheus-scrape-timeout-seconds');
@@ -143,8 +163,10 @@ class PrometheusExporter implements Exporter {
     self.scrapes.inc({ format });
     const headers: Record<string, string> = { 'content-type': CONTENT_TYPE[format], vary: 'Accept, Accept-Encoding' };
     if (/\bgzip\b/.test(header(req, 'accept-encoding') ?? '')) {
-      const r = await this.gzipped(snapshot, format, received + ANSWER_BY * scrapeTimeoutMs(timeout));
+      const deadline = received + ANSWER_BY * scrapeTimeoutMs(timeout);
+      const r = await this.gzipped(snapshot, format, deadline);
       if (r.time !== snapshot.time) self.staleSnapshots.inc();
+      if (Number.isFinite(deadline)) this.prepare(format);
       headers['content-encoding'] = 'gzip';
       return { status: 200, headers, body: await r.body };
     }

@@ -19,16 +19,19 @@ describe('collectionWait', () => {
 /** SelfMetrics whose families() (read while rendering) can be held back, to make a render slow. */
 class SlowSelf extends SelfMetrics {
   hold: Promise<void> | undefined;
+  /** Renders begun (each reads the agent's own metrics once). */
+  renders = 0;
   override async families(): ReturnType<SelfMetrics['families']> {
+    this.renders++;
     await this.hold;
     return super.families();
   }
 }
 
-function endpoint(snapshot: () => Snapshot, self: SelfMetrics): (headers: Record<string, string>) => Promise<{ body: Buffer; text: string; ms: number }> {
+function endpoint(snapshot: () => Snapshot, self: SelfMetrics, collecting: () => Promise<Snapshot> | undefined = () => undefined): (headers: Record<string, string>) => Promise<{ body: Buffer; text: string; ms: number }> {
   let route: HttpRoute | undefined;
   const cfg = validate({}, 'test').exporters.prometheus as PrometheusConfig;
-  prometheusExporter.create(cfg, { ...fakeContext({ snapshot, self }), route: (r) => (route = r) });
+  prometheusExporter.create(cfg, { ...fakeContext({ snapshot, self }), collecting, route: (r) => (route = r) });
   return async (headers) => {
     const t0 = performance.now();
     const res = await (route as HttpRoute).handle({ headers: { 'accept-encoding': 'gzip', ...headers }, signal: new AbortController().signal });
@@ -76,5 +79,28 @@ describe('the scrape endpoint', () => {
     const patient = await scrape({});
     expect(patient.ms).toBeGreaterThanOrEqual(690);
     expect(Number(cpu(patient.text))).toBe(Number(cpu(first.text)) + 2);
+  });
+
+  it('renders the collection that was still going on when a scrape was answered without it, ready for the next scrape', async () => {
+    const self = new SlowSelf('test');
+    let snap = sampleSnapshot(T);
+    let inProgress: Promise<Snapshot> | undefined;
+    const scrape = endpoint(() => snap, self, () => inProgress);
+    const first = await scrape({ 'x-prometheus-scrape-timeout-seconds': '10' });
+    expect(self.renders).toBe(1);
+    let finish = (_: Snapshot): void => undefined;
+    inProgress = new Promise((r) => (finish = r));
+    // The pipeline answers with the previous snapshot while a collection goes on: the same bytes.
+    expect((await scrape({ 'x-prometheus-scrape-timeout-seconds': '10' })).body).toBe(first.body);
+    expect(self.renders).toBe(1);
+    const next = { ...snap, time: T + 1000, families: snap.families.map((f) => ({ ...f, values: f.values.map((v) => v + 1) })) };
+    finish(next);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(self.renders).toBe(2);
+    inProgress = undefined;
+    snap = next;
+    const second = await scrape({ 'x-prometheus-scrape-timeout-seconds': '10' });
+    expect(self.renders).toBe(2);
+    expect(Number(cpu(second.text))).toBe(Number(cpu(first.text)) + 1);
   });
 });

@@ -102,6 +102,7 @@ export function fakeContext(opts: { snapshot?: () => Snapshot; stateDir?: string
     ...createContext({ root: '/', log: opts.log ?? pino({ level: 'silent' }), stateDir: opts.stateDir ?? mkdtempSync(join(tmpdir(), 'lookout-exporters-state-')) }),
     self: opts.self ?? new SelfMetrics('test'),
     snapshot: async () => snapshot(),
+    collecting: () => undefined,
     route: () => undefined,
   };
 }
