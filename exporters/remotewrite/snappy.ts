@@ -11,6 +11,8 @@
  * piece, writes the new values into its holes, and compresses nothing.
  */
 
+import { putVarint, varintSize } from '../../src/protobuf.js';
+
 const HASH_BITS = 14;
 const table = new Int32Array(1 << HASH_BITS);
 
@@ -124,15 +126,7 @@ export function compressWithHoles(raw: Buffer, holes: ArrayLike<number>, holeLen
 
 /** The preamble: the uncompressed length as a varint, written to end at `end`; returns where it starts. */
 export function preambleBefore(out: Buffer, end: number, rawLength: number): number {
-  let size = 1;
-  for (let v = rawLength; v >= 0x80; v = Math.floor(v / 0x80)) size++;
-  let p = end - size;
-  const start = p;
-  let v = rawLength;
-  while (v >= 0x80) {
-    out[p++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  out[p] = v;
+  const start = end - varintSize(rawLength);
+  putVarint(out, start, rawLength);
   return start;
 }
