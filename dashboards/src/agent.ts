@@ -105,7 +105,14 @@ export function agentDashboard(): BuiltDashboard {
 
   b.row('Scrapes')
     .timeseries(
-      graph('Scrapes', 'reqps', STEPS.none, 'Requests served on the metrics endpoint per second, by format (text, OpenMetrics).', rateBy('lookout_scrapes_total', 'format'), { w: 6 }),
+      graph(
+        'Scrapes',
+        'reqps',
+        STEPS.none,
+        'Requests served on the metrics endpoint per second, by format (text, OpenMetrics), and those answered with the previous collection because a new one (or its response) would not be ready within the scraper\'s timeout: on a busy node, data a collection or two old instead of a failed scrape.',
+        [rateBy('lookout_scrapes_total', 'format'), { expr: sumRate('instance', 'lookout_stale_snapshots_total', A), legend: '{{instance}} answered with older data' }],
+        { w: 6 },
+      ),
     )
     .timeseries(
       graph(
