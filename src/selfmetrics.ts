@@ -53,7 +53,7 @@ export class SelfMetrics {
   });
   readonly staleSnapshots = new Counter({
     name: 'lookout_stale_snapshots_total',
-    help: 'Scrapes answered with the previous collection: a new one outlasted half the scraper\'s X-Prometheus-Scrape-Timeout-Seconds, or its response was not rendered by 70% of it.',
+    help: 'Scrapes answered with an earlier collection: a new one would have outlasted 40% of the scraper\'s X-Prometheus-Scrape-Timeout-Seconds, or its response was not rendered by 55% of it.',
     registers: [this.registry],
   });
   readonly renderDuration = new Gauge({
