@@ -104,16 +104,11 @@ function roomFor(r: LogRecord, tail: Buffer): number {
 }
 
 /**
- * Writes a record without level or fields as its JSON line and a newline at `off`, the same
- * bytes as `recordLine(r)`; returns the offset after it. The caller has made
- * {@link roomFor} room.
+ * Writes a record without level or fields and with a plain time as its JSON line and a
+ * newline at `off`, the same bytes as `recordLine(r)`; returns the offset after it. The
+ * caller has made {@link roomFor} room.
  */
 function writeRecord(buf: Buffer, off: number, r: LogRecord, tail: Buffer): number {
-  if (!PLAIN_TIME.test(r.time)) {
-    off += buf.write(recordLine(r), off, 'utf8');
-    buf[off++] = 10;
-    return off;
-  }
   buf.set(TIME_HEAD, off);
   off += TIME_HEAD.length;
   const t = r.time;
@@ -211,8 +206,8 @@ class FileExporter implements Exporter {
     let buf = this.buf;
     let off = 0;
     for (const r of records) {
-      // Records with a level or fields (options that are off by default) are built as a string.
-      const tail = r.level === undefined && r.fields === undefined ? tailOf(r).bytes : undefined;
+      // Records with a level or fields (options that are off by default), or a time JSON must escape, are built as a string.
+      const tail = r.level === undefined && r.fields === undefined && PLAIN_TIME.test(r.time) ? tailOf(r).bytes : undefined;
       const line = tail === undefined ? recordLine(r) : undefined;
       // For a string: at most 3 bytes of UTF-8 per UTF-16 unit, and the newline.
       const room = line !== undefined ? line.length * 3 + 1 : roomFor(r, tail as Buffer);
