@@ -458,7 +458,11 @@ export class OtlpEncoder {
       g.push(entry);
     }
     const seen = new Map<string, number>();
-    const out = new ProtoWriter(512 * 1024);
+    // One writer for every snapshot, as in resource mode: BodyPool copies each batch out, and
+    // a walk overtaken by a newer one (which took over the writer) ends at its next step.
+    const round = ++this.round;
+    const out = this.writer;
+    out.reset();
     let items = 0;
     const flush = (): Batch => {
       const b = this.bodies.batch(items, out.view(), endMs);
@@ -491,12 +495,13 @@ export class OtlpEncoder {
           if (++items >= maxItems) {
             close();
             yield flush();
+            if (this.round !== round) return;
           }
         }
       }
       close();
     }
     if (items > 0) yield flush();
-    this.firstSeen = seen;
+    if (this.round === round) this.firstSeen = seen;
   }
 }

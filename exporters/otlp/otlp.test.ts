@@ -185,14 +185,36 @@ describe('OTLP encoding', () => {
     }
   });
 
-  it('ends a walk that a newer one overtook (they share what is kept per target), the newer one whole', () => {
-    const enc = encoder();
-    const older = enc.batches(sampleSnapshot(T), 2)[Symbol.iterator]();
-    expect(older.next().done).toBe(false);
-    const newer = [...enc.batches(sampleSnapshot(T + 10_000), 2)].map((b) => b.body.toString('hex'));
-    expect(older.next().done).toBe(true);
-    // As from a fresh encoder: the older walk never finished, so it marked no series as seen.
-    expect(newer).toEqual([...encoder().batches(sampleSnapshot(T + 10_000), 2)].map((b) => b.body.toString('hex')));
+  it('ends a walk that a newer one overtook (they share the writer and what is kept per target), the newer one whole', () => {
+    for (const mode of ['resource', 'datapoint'] as const) {
+      const enc = encoder(mode);
+      const older = enc.batches(sampleSnapshot(T), 2)[Symbol.iterator]();
+      expect(older.next().done, mode).toBe(false);
+      const newer = [...enc.batches(sampleSnapshot(T + 10_000), 2)].map((b) => b.body.toString('hex'));
+      expect(older.next().done, mode).toBe(true);
+      // As from a fresh encoder: the older walk never finished, so it marked no series as seen.
+      expect(newer, mode).toEqual([...encoder(mode).batches(sampleSnapshot(T + 10_000), 2)].map((b) => b.body.toString('hex')));
+    }
+  });
+
+  it('in datapoint mode, leaves the bodies of a push still waiting for delivery intact through the next push', () => {
+    const enc = encoder('datapoint');
+    const reference = encoder('datapoint');
+    const first = [...enc.batches(sampleSnapshot(T), 4)];
+    const firstHex = first.map((b) => b.body.toString('hex'));
+    // The first push's bodies are not recycled: the next push must write its own.
+    const second = [...enc.batches(sampleSnapshot(T + 10_000), 4)];
+    expect(first.length).toBeGreaterThan(1);
+    expect(first.map((b) => b.body.toString('hex'))).toEqual(firstHex);
+    expect(firstHex).toEqual([...reference.batches(sampleSnapshot(T), 4)].map((b) => b.body.toString('hex')));
+    expect(second.map((b) => b.body.toString('hex'))).toEqual([...reference.batches(sampleSnapshot(T + 10_000), 4)].map((b) => b.body.toString('hex')));
+    const firstMemory = new Set(first.map((b) => b.body.buffer));
+    for (const b of second) expect(firstMemory.has(b.body.buffer)).toBe(false);
+    for (const [batches, time] of [[first, T], [second, T + 10_000]] as const) {
+      const points = batches.flatMap((b) => decode(b.body).flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics.flatMap((m) => (m.sum ?? m.gauge)?.dataPoints ?? []))));
+      expect(points).toHaveLength(sampleSnapshot(time).seriesCount);
+      for (const p of points) expect(p.timeUnixNano).toBe(ns(time));
+    }
   });
 
   it('splits a snapshot into requests of at most max_batch_samples data points, losing none', () => {
