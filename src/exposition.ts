@@ -95,11 +95,26 @@ export class ExpositionWriter {
   /** Bytes already handed to the sink. */
   private handed = 0;
   private released = false;
+  private readonly sink: ChunkSink | undefined;
 
-  constructor(sizeHint = 1 << 16, private readonly sink?: ChunkSink) {
-    const want = Math.max(1024, sizeHint);
-    if (sink !== undefined) this.buf = takeChunk();
-    else if (spare !== undefined && spare.length >= want) {
+  /**
+   * `new ExpositionWriter(sizeHint?)`: the document in one buffer of at least `sizeHint`
+   * bytes (the one an earlier writer released, when it is big enough), grown as needed.
+   * `new ExpositionWriter(sink)`: the document handed to `sink` in chunks of CHUNK_BYTES.
+   * A writer with a sink takes no size hint: its chunks all have one size so that they can be
+   * pooled across scrapes, whatever the document's length.
+   */
+  constructor(sizeHint?: number);
+  constructor(sink: ChunkSink);
+  constructor(target: number | ChunkSink = 1 << 16) {
+    if (typeof target !== 'number') {
+      this.sink = target;
+      this.buf = takeChunk();
+      return;
+    }
+    this.sink = undefined;
+    const want = Math.max(1024, target);
+    if (spare !== undefined && spare.length >= want) {
       this.buf = spare;
       spare = undefined;
     } else this.buf = Buffer.allocUnsafe(want);

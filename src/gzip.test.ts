@@ -61,7 +61,7 @@ describe('ExpositionWriter with a gzip sink', () => {
     // A label longer than a chunk must still be written whole.
     for (const fams of [families(6000), families(50, 'x'.repeat(CHUNK_BYTES + 17))]) {
       const gz = new ParallelGzip(1);
-      const w = new ExpositionWriter(CHUNK_BYTES, gz);
+      const w = new ExpositionWriter(gz);
       writeFamilies(fams, 'openmetrics', w);
       writeEnd('openmetrics', w);
       const length = w.length;
@@ -75,7 +75,7 @@ describe('ExpositionWriter with a gzip sink', () => {
   });
 
   it('has no single buffer to give: the text went to the sink', () => {
-    const w = new ExpositionWriter(CHUNK_BYTES, new ParallelGzip(1));
+    const w = new ExpositionWriter(new ParallelGzip(1));
     w.put('x');
     expect(() => w.toBuffer()).toThrow(/sink/);
   });

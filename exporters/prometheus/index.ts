@@ -8,7 +8,7 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Exporter, ExporterContext, ExporterFactory, HttpRequestView, HttpResponse } from '../../src/component.js';
-import { CHUNK_BYTES, CONTENT_TYPE, ExpositionWriter, type Format, negotiate, writeEnd, writeFamilies, writeSampleFamilies } from '../../src/exposition.js';
+import { CONTENT_TYPE, ExpositionWriter, type Format, negotiate, writeEnd, writeFamilies, writeSampleFamilies } from '../../src/exposition.js';
 import { ParallelGzip } from '../../src/gzip.js';
 import type { Snapshot } from '../../src/model.js';
 import { configSchema, type PrometheusConfig } from './config.js';
@@ -91,7 +91,7 @@ class PrometheusExporter implements Exporter {
     const r: Rendered = {
       time: snapshot.time,
       format,
-      body: this.render(snapshot, format, new ExpositionWriter(CHUNK_BYTES, gzip), true).then(() => gzip.result()),
+      body: this.render(snapshot, format, new ExpositionWriter(gzip), true).then(() => gzip.result()),
     };
     this.rendering = r;
     r.body.then(
