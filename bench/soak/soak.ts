@@ -1,8 +1,11 @@
 /**
- * `npm run soak [-- --minutes 5 --containers 500 --rate 10 --inflight 4 --margin 3]`: the agent (built
- * CLI, default settings) against the real Docker engine while containers churn, scraped every
- * second by a real Prometheus, all on loopback.
+ * `npm run soak [-- --minutes 5 --containers 500 --rate 10 --inflight 4 --margin 3 --layout services]`:
+ * the agent (built CLI, default settings) against the real Docker engine while containers
+ * churn, scraped every second by a real Prometheus, all on loopback.
  *
+ * - `--layout services` (the default) puts dockerd, containerd with the shims, the agent and
+ *   Prometheus each in a CPU cgroup of its own, as systemd places services on a node
+ *   (cgroups.ts); `--layout shared` leaves them all in this shell's CPU cgroup;
  * - `--containers` busybox `sleep` containers (`--network none`, image lookout-busybox,
  *   label lookout.soak=1) are created and started through the Engine API socket;
  * - for `--minutes`, every 1/`--rate` s one running container is killed and one stopped
@@ -24,13 +27,14 @@
  * check failed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ServiceCgroups } from './cgroups.js';
 
 const REPO = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const CLI = join(REPO, 'dist/src/cli.js');
@@ -46,6 +50,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '10' },
     inflight: { type: 'string', default: '4' },
     margin: { type: 'string', default: '3' },
+    layout: { type: 'string', default: 'services' },
   },
 });
 const MINUTES = Number(args.minutes);
@@ -53,6 +58,8 @@ const N = Number(args.containers);
 const RATE = Number(args.rate);
 const INFLIGHT = Number(args.inflight);
 const MARGIN_MS = Number(args.margin) * 1000;
+const LAYOUT = args.layout;
+if (LAYOUT !== 'services' && LAYOUT !== 'shared') throw new Error('--layout must be services (each in a CPU cgroup of its own, as systemd places them) or shared (all in the CPU cgroup of this shell)');
 for (const [k, v] of Object.entries({ minutes: MINUTES, containers: N, rate: RATE, inflight: INFLIGHT, margin: MARGIN_MS })) {
   if (!Number.isFinite(v) || v <= 0) throw new Error(`--${k} must be a positive number`);
 }
@@ -113,6 +120,21 @@ interface Box {
 }
 
 const boxes: Box[] = [];
+let groups: ServiceCgroups | undefined;
+
+/** Processes whose command name is `comm`, from /proc. */
+function pidsOf(comm: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/comm`, 'utf8').trim() === comm;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 const children: ChildProcess[] = [];
 let tmp = '';
 
@@ -129,6 +151,7 @@ function cleanup(): Promise<void> {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
     say('removing the soak containers');
     await removeAll().catch((err: unknown) => say(`cleanup: ${String(err)}`));
+    for (const p of groups?.restore() ?? []) say(`cleanup: ${p}`);
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   })();
   return cleaning;
@@ -220,6 +243,13 @@ async function main(): Promise<number> {
     throw new Error(`image ${IMAGE} is missing (bash .ci/services.sh builds it)`);
   });
   await removeAll();
+  if (LAYOUT === 'services') {
+    const g = ServiceCgroups.open();
+    if (typeof g === 'string') throw new Error(`--layout services: ${g}; use --layout shared`);
+    groups = g;
+    const engine: Array<[string, string]> = [['dockerd', 'docker.service'], ['containerd', 'containerd.service'], ['containerd-shim', 'containerd.service']]; // comm is cut at 15 characters: containerd-shim-runc-v2
+    for (const [comm, service] of engine) for (const pid of pidsOf(comm)) groups.place(service, pid);
+  }
 
   // The agent, built, with its defaults.
   const agentPort = await freePort();
@@ -235,6 +265,7 @@ async function main(): Promise<number> {
     await sleep(100);
   }
   const agentPid = agent.pid as number;
+  groups?.place('lookout.service', agentPid);
 
   // Containers: create and start them all.
   say(`creating and starting ${N} containers`);
@@ -264,6 +295,7 @@ async function main(): Promise<number> {
   );
   const prom = spawn(PROMETHEUS, [`--config.file=${join(tmp, 'prometheus.yml')}`, `--storage.tsdb.path=${join(tmp, 'prom')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(prom);
+  if (prom.pid !== undefined) groups?.place('prometheus.service', prom.pid);
   for (let i = 0; ; i++) {
     const r = await fetch(`${promUrl}/-/ready`).then((x) => x.status, () => 0);
     if (r === 200) break;
@@ -410,7 +442,7 @@ async function main(): Promise<number> {
 
   const rssValues = rss.map(([, v]) => v);
   const summary = {
-    command: `npm run soak -- --minutes ${MINUTES} --containers ${N} --rate ${RATE} --inflight ${INFLIGHT} --margin ${MARGIN_MS / 1000}`,
+    command: `npm run soak -- --minutes ${MINUTES} --containers ${N} --rate ${RATE} --inflight ${INFLIGHT} --margin ${MARGIN_MS / 1000} --layout ${LAYOUT}`,
     date: new Date().toISOString(),
     machine: `${cpus().length} CPUs, load average at the end ${load.map((l) => l.toFixed(2)).join(' / ')}, 1-minute load up to ${maxLoad.toFixed(1)}`,
     cpu: `the machine's CPUs ${(100 * machineBusy).toFixed(0)}% busy; the agent used ${agentCpu.toFixed(1)} CPU-s (${((100 * agentCpu) / elapsed).toFixed(1)}% of one CPU)`,
