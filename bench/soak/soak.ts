@@ -253,7 +253,9 @@ async function main(): Promise<number> {
 
   // The agent, built, with its defaults.
   const agentPort = await freePort();
-  const agent = spawn(process.execPath, [CLI, 'run', '--listen', `127.0.0.1:${agentPort}`, '--state-dir', join(tmp, 'state'), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // SOAK_AGENT_NODE_ARGS: node's own flags for the agent (say --cpu-prof or --trace-gc).
+  const nodeArgs = (process.env['SOAK_AGENT_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const agent = spawn(process.execPath, [...nodeArgs, CLI, 'run', '--listen', `127.0.0.1:${agentPort}`, '--state-dir', join(tmp, 'state'), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(agent);
   let agentLog = '';
   agent.stderr?.on('data', (b: Buffer) => (agentLog = (agentLog + b.toString()).slice(-50_000)));
@@ -427,6 +429,20 @@ async function main(): Promise<number> {
   const maxDuration = await one(`max_over_time(scrape_duration_seconds{job="lookout"}[${range}])`);
   const avgDuration = await one(`avg_over_time(scrape_duration_seconds{job="lookout"}[${range}])`);
   const maxSamples = await one(`max_over_time(scrape_samples_scraped{job="lookout"}[${range}])`);
+  const lagMax = await one(`max_over_time(lookout_nodejs_eventloop_lag_max_seconds{job="lookout"}[${range}])`);
+  const lagP99 = await one(`max_over_time(lookout_nodejs_eventloop_lag_p99_seconds{job="lookout"}[${range}])`);
+  // Each failed scrape beside Prometheus's scrape of itself closest in time: when that one was
+  // slow too, Prometheus was the one held up, not the agent.
+  const rawSamples = async (expr: string): Promise<Array<[number, number]>> => {
+    const rows = (await (await fetch(`${promUrl}/api/v1/query?${new URLSearchParams({ query: expr }).toString()}`)).json()) as { data: { result: Array<{ values: Array<[number, string]> }> } };
+    return (rows.data.result[0]?.values ?? []).map(([t, v]) => [t, Number(v)]);
+  };
+  const ups = await rawSamples(`up{job="lookout"}[${range}]`);
+  const selfDurations = await rawSamples(`scrape_duration_seconds{job="prometheus"}[${range}]`);
+  const failures = ups.filter(([, v]) => v === 0).map(([t]) => {
+    const near = selfDurations.reduce<[number, number] | undefined>((best, x) => (best === undefined || Math.abs(x[0] - t) < Math.abs(best[0] - t) ? x : best), undefined);
+    return `${new Date(t * 1000).toISOString().slice(11, 19)} (Prometheus's own scrape then: ${near ? `${near[1].toFixed(3)} s` : 'none'})`;
+  });
   const promFailures = await failureCounts();
   const failureCounters = [...promFailures].map(([k, v]) => [k, v - (failuresBefore.get(k) ?? 0)] as const).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`);
   const targets = (await (await fetch(`${promUrl}/api/v1/targets`)).json()) as { data: { activeTargets: Array<{ labels: { job: string }; lastError: string; health: string }> } };
@@ -447,7 +463,8 @@ async function main(): Promise<number> {
     machine: `${cpus().length} CPUs, load average at the end ${load.map((l) => l.toFixed(2)).join(' / ')}, 1-minute load up to ${maxLoad.toFixed(1)}`,
     cpu: `the machine's CPUs ${(100 * machineBusy).toFixed(0)}% busy; the agent used ${agentCpu.toFixed(1)} CPU-s (${((100 * agentCpu) / elapsed).toFixed(1)}% of one CPU)`,
     churn: `${ops} container starts and kills in ${elapsed.toFixed(0)} s (${(ops / elapsed).toFixed(1)}/s; ${opErrors} API errors), about ${boxes.filter((b) => b.running).length} of ${N} running at the end`,
-    scrapes: { total: scrapes, failed: scrapes - good, lastError, maxDurationSeconds: maxDuration, avgDurationSeconds: avgDuration, maxSamples, prometheusFailureCounters: failureCounters },
+    scrapes: { total: scrapes, failed: scrapes - good, failures, lastError, maxDurationSeconds: maxDuration, avgDurationSeconds: avgDuration, maxSamples, prometheusFailureCounters: failureCounters },
+    eventLoopLagSeconds: { max: lagMax, p99: lagP99 },
     series: { ...checks, marginSeconds: MARGIN_MS / 1000, seriesDropped: dropped, staleSnapshots: stale },
     agentErrors: Object.fromEntries(agentErrors),
     rss: { samples: rss.length, startMB: MB(rssValues[0] ?? NaN), maxMB: MB(Math.max(...rssValues)), endMB: MB(rssValues[rssValues.length - 1] ?? NaN), slopeMBPerMin: (slopePerMin(rss) / 2 ** 20).toFixed(2), maxShedLevel: maxShed },
@@ -461,6 +478,8 @@ async function main(): Promise<number> {
     `| churn | ${summary.churn} |`,
     `| CPU | ${summary.cpu} |`,
     `| scrapes by Prometheus (1 s) | ${scrapes} scrapes, **${scrapes - good} failed**${lastError ? ` (last error: ${lastError})` : ''}; duration avg ${avgDuration.toFixed(3)} s, max ${maxDuration.toFixed(3)} s; up to ${maxSamples} samples |`,
+    `| failed scrapes | ${failures.length === 0 ? 'none' : failures.join(', ')} |`,
+    `| agent's event loop lag (prom-client, per scrape) | max ${lagMax.toFixed(3)} s, p99 up to ${lagP99.toFixed(3)} s |`,
     `| Prometheus scrape failure counters | ${failureCounters.length === 0 ? 'all 0' : failureCounters.join(', ')} |`,
     `| live containers' series missing | **${checks.missing}** of ${checks.liveChecked} checks (${checks.samples} moments, containers running > ${MARGIN_MS / 1000} s) |`,
     `| dead containers' series lingering | **${checks.lingering}** of ${checks.deadChecked} checks (killed > ${MARGIN_MS / 1000} s before) |`,
