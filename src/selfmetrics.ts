@@ -2,9 +2,20 @@
  * The agent's own metrics, under the `lookout_` prefix, kept in a prom-client registry
  * (process CPU and memory come from its default metrics) and rendered by our writer.
  */
+import { readdirSync, statSync } from 'node:fs';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SampleFamily } from './exposition.js';
 import { Labels } from './model.js';
+
+/**
+ * Linux 6.2 and later give the count of open descriptors as the size of /proc/self/fd (one
+ * stat); earlier kernels say 0 there, and only they pay for listing the directory (less the
+ * descriptor the listing itself holds open).
+ */
+export function openFds(): number {
+  const size = statSync('/proc/self/fd').size;
+  return size > 0 ? size : readdirSync('/proc/self/fd').length - 1;
+}
 
 export class SelfMetrics {
   readonly registry = new Registry();
@@ -136,6 +147,19 @@ export class SelfMetrics {
 
   constructor(version: string) {
     collectDefaultMetrics({ register: this.registry, prefix: 'lookout_' });
+    if (process.platform === 'linux') {
+      // prom-client lists /proc/self/fd at every render: with the cgroup files kept open that
+      // is thousands of entries per scrape (7% of the agent's CPU in the 500-container soak).
+      this.registry.removeSingleMetric('lookout_process_open_fds');
+      new Gauge({
+        name: 'lookout_process_open_fds',
+        help: 'Number of open file descriptors.',
+        registers: [this.registry],
+        collect() {
+          this.set(openFds());
+        },
+      });
+    }
     new Gauge({
       name: 'lookout_build_info',
       help: 'Always 1; the version label says which lookout is running.',
