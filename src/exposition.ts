@@ -159,6 +159,11 @@ export class ExpositionWriter {
     this.pos = 0;
   }
 
+  /** Resolves when the sink (if any) can take more chunks without compressing them on this thread. */
+  room(): Promise<void> {
+    return this.sink === undefined ? Promise.resolve() : this.sink.room();
+  }
+
   /** Ends the document: a writer with a sink hands it the last chunk; must be called once, and the writer not used afterwards. */
   end(): void {
     if (this.sink !== undefined) this.hand(true);

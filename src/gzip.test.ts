@@ -46,6 +46,31 @@ describe('ParallelGzip', () => {
     expect(execFileSync('gzip', ['-dc'], { input: gz }).equals(text)).toBe(true);
   });
 
+  it('keeps chunks past the threadpool waiting, uncompressed, until room() says none waits; a writer that never waits still gets its document', async () => {
+    const text = Buffer.from(render(families(4000), 'text'));
+    const parts: Buffer[] = [];
+    for (let off = 0; off < text.length; off += 16 * 1024) parts.push(text.subarray(off, off + 16 * 1024));
+    expect(parts.length).toBeGreaterThan(40);
+    const paced = new ParallelGzip(1);
+    let recycled = 0;
+    for (let i = 0; i < 10; i++) paced.write(parts[i] as Buffer, false, () => recycled++);
+    // At most 4 on the threadpool; the rest wait, none compressed on this thread.
+    expect(paced.backlog).toBeGreaterThanOrEqual(6);
+    expect(recycled).toBe(0);
+    await paced.room();
+    expect(paced.backlog).toBe(0);
+    for (let i = 10; i < parts.length; i++) {
+      paced.write(parts[i] as Buffer, i === parts.length - 1, () => recycled++);
+      await paced.room();
+    }
+    expect(gunzipSync(await paced.result()).equals(text)).toBe(true);
+    expect(recycled).toBe(parts.length);
+    // Never waiting: past 16 waiting chunks, the writer's thread compresses (bounded memory).
+    const { gz, recycled: all } = await gzipInChunks(parts);
+    expect(gunzipSync(gz).equals(text)).toBe(true);
+    expect(all).toBe(parts.length);
+  });
+
   it('refuses a result before the last chunk and a chunk after it', async () => {
     const gz = new ParallelGzip(1);
     gz.write(Buffer.from('a'), false, () => undefined);

@@ -18,21 +18,35 @@ import { constants, crc32, deflateRaw, deflateRawSync } from 'node:zlib';
 /** What a chunked writer hands its chunks to. `recycle` gives the chunk's memory back once it has been read. */
 export interface ChunkSink {
   write(chunk: Buffer, last: boolean, recycle: () => void): void;
+  /** Resolves when the sink can take more without working on the writer's thread. */
+  room(): Promise<void>;
 }
 
 /** gzip member header: magic, deflate, no flags, mtime 0, no extra flags, OS unknown. */
 const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
 
 /**
- * Chunks compressed on the threadpool at once. Rendering outpaces deflate, so without a cap
- * every chunk of a document would wait in memory with a deflate state of its own (80 MB of
- * external memory at 1000 containers); past the cap the writer's own thread compresses the
- * chunk, which is the back-pressure a synchronous writer can have, and work it would have
- * waited for anyway: with the threadpool kept busy, the document is done when the cores
- * have done the work of rendering and deflating it, capped or not. libuv's pool has 4
- * threads unless UV_THREADPOOL_SIZE says otherwise.
+ * Chunks compressed on the threadpool at once; libuv's pool has 4 threads unless
+ * UV_THREADPOOL_SIZE says otherwise. Rendering outpaces deflate, so the chunks past these wait
+ * their turn, uncompressed (a chunk has no deflate state until it starts: 80 MB of external
+ * memory at 1000 containers if every chunk of a document had one at once).
  */
 const IN_FLIGHT = Math.min(4, Math.max(2, availableParallelism()));
+
+/**
+ * Chunks that may wait before the writer's own thread compresses the next one itself: the
+ * back-pressure for a writer that never waits for `room()`. A writer that does (the scrape
+ * endpoint's render, between families) keeps deflate off its thread, where on a busy node it
+ * held up the answers to other scrapes.
+ */
+const MAX_WAITING = 16;
+
+interface Waiting {
+  chunk: Buffer;
+  last: boolean;
+  recycle: () => void;
+  done: (err: Error | null, out: Buffer) => void;
+}
 
 export class ParallelGzip implements ChunkSink {
   private readonly parts: Promise<Buffer>[] = [];
@@ -40,6 +54,8 @@ export class ParallelGzip implements ChunkSink {
   private size = 0;
   private ended = false;
   private inFlight = 0;
+  private readonly waiting: Waiting[] = [];
+  private roomWaiters: Array<() => void> = [];
 
   constructor(private readonly level: number) {}
 
@@ -48,29 +64,57 @@ export class ParallelGzip implements ChunkSink {
     this.ended = last;
     this.crc = crc32(chunk, this.crc);
     this.size += chunk.length;
-    const options = { level: this.level, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
-    if (this.inFlight >= IN_FLIGHT) {
+    if (this.waiting.length >= MAX_WAITING) {
       let out: Buffer;
       try {
-        out = deflateRawSync(chunk, options);
+        out = deflateRawSync(chunk, this.options(last));
       } finally {
         recycle();
       }
       this.parts.push(Promise.resolve(out));
       return;
     }
-    this.inFlight++;
     const part = new Promise<Buffer>((resolve, reject) => {
-      deflateRaw(chunk, options, (err, out) => {
-        this.inFlight--;
-        recycle();
-        if (err) reject(err);
-        else resolve(out);
-      });
+      this.waiting.push({ chunk, last, recycle, done: (err, out) => (err ? reject(err) : resolve(out)) });
     });
     // A document abandoned before result() (its scrape failed) must not end the process with an unhandled rejection.
     part.catch(() => undefined);
     this.parts.push(part);
+    this.startWaiting();
+  }
+
+  /** Resolves once no chunk waits for a thread: a writer that waits for it keeps deflate off its own thread. */
+  room(): Promise<void> {
+    if (this.waiting.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  /** Chunks written and not yet being compressed. */
+  get backlog(): number {
+    return this.waiting.length;
+  }
+
+  private options(last: boolean): { level: number; finishFlush: number } {
+    return { level: this.level, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
+  }
+
+  private startWaiting(): void {
+    while (this.inFlight < IN_FLIGHT) {
+      const w = this.waiting.shift();
+      if (w === undefined) break;
+      this.inFlight++;
+      deflateRaw(w.chunk, this.options(w.last), (err, out) => {
+        this.inFlight--;
+        w.recycle();
+        w.done(err, out);
+        this.startWaiting();
+      });
+    }
+    if (this.waiting.length === 0 && this.roomWaiters.length > 0) {
+      const waiters = this.roomWaiters;
+      this.roomWaiters = [];
+      for (const r of waiters) r();
+    }
   }
 
   /** The gzip member, once the last chunk has been written and every chunk compressed. */

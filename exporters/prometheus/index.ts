@@ -69,14 +69,19 @@ class PrometheusExporter implements Exporter {
 
   async export(): Promise<void> {}
 
-  /** `turns`: yield to the event loop every few families (a timer or another scrape gets its turn on a busy node). */
+  /**
+   * `turns`: yield to the event loop every few families (a timer or another scrape gets its
+   * turn on a busy node), and wait after each family while compressed chunks queue up (their
+   * deflate stays on the threadpool, off the thread that answers scrapes).
+   */
   private async render(snapshot: Snapshot, format: Format, w: ExpositionWriter, turns: boolean): Promise<void> {
     const families = snapshot.families;
     if (!turns) writeFamilies(families, format, w);
     else {
-      for (let i = 0; i < families.length; i += FAMILIES_PER_TURN) {
-        writeFamilies(families.slice(i, i + FAMILIES_PER_TURN), format, w);
-        await yieldToLoop();
+      for (let i = 0; i < families.length; i++) {
+        writeFamilies(families.slice(i, i + 1), format, w);
+        if ((i + 1) % FAMILIES_PER_TURN === 0) await yieldToLoop();
+        await w.room();
       }
     }
     writeSampleFamilies(await this.ctx.self.families(), format, w);
