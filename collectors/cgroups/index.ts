@@ -21,10 +21,10 @@ import { CgroupFiles, type CgroupStats, readV1, readV2 } from './stats.js';
 
 /**
  * Cgroups read between two yields to the event loop, so that scrapes, probes and a scrape's
- * deadline timer get their turn: about 10 ms of CPU at 50, which on a node with no CPU to
- * spare stretches to several times that.
+ * deadline timer get their turn: about 2 ms of CPU at 10, which on a node with no CPU to
+ * spare stretches to several times that (a yield costs microseconds).
  */
-const CHUNK = 50;
+const CHUNK = 10;
 
 interface Tracked {
   readonly ref: CgroupRef;

@@ -35,8 +35,8 @@ export function collectionWait(timeoutSeconds: string | undefined): number {
   return WAIT_FOR_COLLECTION * scrapeTimeoutMs(timeoutSeconds);
 }
 
-/** Metric families rendered between two yields to the event loop: a few milliseconds' work at 1000 containers. */
-const FAMILIES_PER_TURN = 4;
+/** Metric families rendered between two yields to the event loop: about a millisecond's work at 1000 containers. */
+const FAMILIES_PER_TURN = 1;
 
 /** When a scrape must be answered at the latest, as a share of the scraper's timeout: what is left is for sending, and for a scraper as short of CPU as the node. */
 const ANSWER_BY = 0.55;
