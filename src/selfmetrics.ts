@@ -64,7 +64,7 @@ export class SelfMetrics {
   });
   readonly staleSnapshots = new Counter({
     name: 'lookout_stale_snapshots_total',
-    help: 'Scrapes answered with an earlier collection: a new one would have outlasted 40% of the scraper\'s X-Prometheus-Scrape-Timeout-Seconds, or its response was not rendered by 55% of it.',
+    help: 'Scrapes answered with an earlier collection: a new one would have outlasted 25% of the scraper\'s X-Prometheus-Scrape-Timeout-Seconds, or its response was not rendered by 40% of it.',
     registers: [this.registry],
   });
   readonly renderDuration = new Gauge({
