@@ -203,10 +203,11 @@ async function agentMetrics(agentUrl: string): Promise<Map<string, number>> {
   return out;
 }
 
-async function promQuery(base: string, expr: string, atSeconds?: number): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> {
+/** An instant query's rows (`value`); `R` names the rows of a range selector (`values`). */
+async function promQuery<R = { metric: Record<string, string>; value: [number, string] }>(base: string, expr: string, atSeconds?: number): Promise<R[]> {
   const params = new URLSearchParams({ query: expr, ...(atSeconds !== undefined ? { time: atSeconds.toFixed(3) } : {}) });
   const res = await fetch(`${base}/api/v1/query?${params.toString()}`, { signal: AbortSignal.timeout(20_000) });
-  const j = (await res.json()) as { status: string; data: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> }; error?: string };
+  const j = (await res.json()) as { status: string; data: { resultType: string; result: R[] }; error?: string };
   if (j.status !== 'success') throw new Error(`${expr}: ${j.error ?? res.status}`);
   return j.data.result;
 }
@@ -423,7 +424,10 @@ async function main(): Promise<number> {
   const load = loadavg();
 
   // Scrapes: Prometheus's view, its own failure counters, the agent's.
-  const one = async (expr: string): Promise<number> => Number((await promQuery(promUrl, expr))[0]?.value[1] ?? NaN);
+  // Every figure over the same window: queried one after the other at "now", the windows
+  // would drift apart (a failed scrape counted by one query and not listed by another).
+  const endAt = Date.now() / 1000;
+  const one = async (expr: string): Promise<number> => Number((await promQuery(promUrl, expr, endAt))[0]?.value[1] ?? NaN);
   const scrapes = await one(`count_over_time(up{job="lookout"}[${range}])`);
   const good = await one(`sum_over_time(up{job="lookout"}[${range}])`);
   const maxDuration = await one(`max_over_time(scrape_duration_seconds{job="lookout"}[${range}])`);
@@ -433,10 +437,8 @@ async function main(): Promise<number> {
   const lagP99 = await one(`max_over_time(lookout_nodejs_eventloop_lag_p99_seconds{job="lookout"}[${range}])`);
   // Each failed scrape beside Prometheus's scrape of itself closest in time: when that one was
   // slow too, Prometheus was the one held up, not the agent.
-  const rawSamples = async (expr: string): Promise<Array<[number, number]>> => {
-    const rows = (await (await fetch(`${promUrl}/api/v1/query?${new URLSearchParams({ query: expr }).toString()}`)).json()) as { data: { result: Array<{ values: Array<[number, string]> }> } };
-    return (rows.data.result[0]?.values ?? []).map(([t, v]) => [t, Number(v)]);
-  };
+  const rawSamples = async (expr: string): Promise<Array<[number, number]>> =>
+    ((await promQuery<{ values: Array<[number, string]> }>(promUrl, expr, endAt))[0]?.values ?? []).map(([t, v]) => [t, Number(v)]);
   const ups = await rawSamples(`up{job="lookout"}[${range}]`);
   const selfDurations = await rawSamples(`scrape_duration_seconds{job="prometheus"}[${range}]`);
   const failures = ups.filter(([, v]) => v === 0).map(([t]) => {
