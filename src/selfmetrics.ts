@@ -12,7 +12,7 @@ import { Labels } from './model.js';
  * stat); earlier kernels say 0 there, and only they pay for listing the directory (less the
  * descriptor the listing itself holds open).
  */
-export function openFds(): number {
+function openFds(): number {
   const size = statSync('/proc/self/fd').size;
   return size > 0 ? size : readdirSync('/proc/self/fd').length - 1;
 }
