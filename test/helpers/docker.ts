@@ -190,7 +190,9 @@ export interface Veth {
  * Gives a `--network none` container a real interface without leaving the machine: a veth
  * pair whose one end moves into the container's network namespace as `eth0` with IPv6
  * enabled; both ends up. IPv6 link-local neighbour discovery then puts a few hundred bytes
- * on it both ways; nothing is routed, no address outside the pair is reached.
+ * on it both ways; nothing is routed, no address outside the pair is reached. Returns once
+ * the container's end has received bytes: on a busy machine the host end's first packets
+ * can go out before the pair carries them, so it pings the link's all-nodes group until then.
  */
 export async function vethInto(pid: number): Promise<Veth> {
   const suffix = randomBytes(3).toString('hex');
@@ -211,6 +213,12 @@ export async function vethInto(pid: number): Promise<Veth> {
     await run('nsenter', [...ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.eth0.disable_ipv6=0']);
     await run('nsenter', [...ns, 'ip', 'link', 'set', 'eth0', 'up']);
     await run('ip', ['link', 'set', host, 'up']);
+    const received = (): number => Number(/^\s*eth0:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/net/dev`, 'latin1'))?.[1] ?? 0);
+    for (let i = 0; received() === 0; i++) {
+      if (i === 15) throw new Error(`the container's eth0 (pid ${pid}) received nothing in 15 s`);
+      await exec('busybox', ['ping', '-6', '-c', '1', '-W', '1', '-I', host, 'ff02::1'], { timeoutMs: 5_000 });
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   } catch (err) {
     await remove();
     throw err;
