@@ -4,7 +4,6 @@
  * deadline.
  */
 import { readFileSync } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
 import { LookoutError } from './errors.js';
 import { collectors as collectorRegistry } from '../collectors/index.js';
 import { exporters as exporterRegistry } from '../exporters/index.js';
@@ -18,7 +17,7 @@ import type { Logger } from './log.js';
 import type { MetricDef, Snapshot } from './model.js';
 import { Pipeline, type RunningCollector } from './pipeline.js';
 import { SelfMetrics } from './selfmetrics.js';
-import { buildServer, listen, type ServerSecurity } from './server.js';
+import { coreRoutes, HttpServer, type ServerSecurity } from './server.js';
 import { MemoryBudget } from './budget.js';
 import { relaxHeap } from './heap.js';
 import { VERSION } from './version.js';
@@ -63,7 +62,6 @@ export function serverSecurity(config: Config): ServerSecurity {
 }
 
 export class Agent {
-  private closing = false;
   private ready = false;
   private stopped: Promise<void> | undefined;
   private summaryTimer: NodeJS.Timeout | undefined;
@@ -81,8 +79,8 @@ export class Agent {
     readonly self: SelfMetrics,
   ) {}
 
-  /** Built after the collectors start: the log collector's first lines need not wait for it. */
-  private server: FastifyInstance | undefined;
+  /** Started after the collectors: the log collector's first lines need not wait for it. */
+  private server: HttpServer | undefined;
 
   static async start(config: Config, opts: AgentOptions): Promise<Agent> {
     const now = opts.now ?? Date.now;
@@ -138,10 +136,10 @@ export class Agent {
     agent.budget = budget;
     try {
       for (const { collector } of collectors) await collector.start(agent.abort.signal);
-      const server = buildServer(routes, { ready: () => agent.ready, closing: () => agent.closing, snapshot: () => pipeline.snapshot(), recentLogs: (id) => router.recent.get(id) }, VERSION, security);
-      agent.server = server;
       for (const { exporter } of exporters) await exporter.start(agent.abort.signal);
-      agent.address = await listen(server, config.server.listen);
+      const all = [...coreRoutes({ ready: () => agent.ready, snapshot: () => pipeline.snapshot(), recentLogs: (id) => router.recent.get(id) }, VERSION), ...routes];
+      agent.server = await HttpServer.start(all, config.server.listen, security, log);
+      agent.address = agent.server.address;
     } catch (err) {
       await agent.stop();
       throw err;
@@ -182,8 +180,8 @@ export class Agent {
   }
 
   private async doStop(deadlineMs: number): Promise<void> {
-    this.closing = true;
     this.ready = false;
+    this.server?.draining();
     if (this.summaryTimer) clearInterval(this.summaryTimer);
     this.budget?.stop();
     this.abort.abort();

@@ -81,6 +81,13 @@ export interface HttpResponse {
 export interface HttpRoute {
   readonly path: string;
   handle(req: HttpRequestView): Promise<HttpResponse>;
+  /**
+   * Lets the server thread answer on its own when `handle` is late: at `answerBy` of the
+   * timeout that the client sends in the header `timeoutHeader` (seconds), with this route's
+   * last 200 response for the same values of the request headers its `Vary` names; then
+   * `repeated()` is called, and the late response is kept for the next request.
+   */
+  readonly late?: { readonly timeoutHeader: string; readonly answerBy: number; repeated(): void };
 }
 
 export interface Exporter {

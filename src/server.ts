@@ -1,109 +1,143 @@
 /**
- * The agent's HTTP server (fastify): the exporters' routes, `/healthz` (alive), `/readyz`
- * (first collection finished) and an index page. While closing, every request gets 503 so
- * that load balancers and probes stop sending traffic.
+ * The agent's HTTP routes, answered on the main thread for the server thread
+ * (src/server-worker.ts), which owns the socket: the exporters' routes, `/healthz` (alive),
+ * `/readyz` (first collection finished), the page at `/` and its API.
  */
-import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
-import type { HttpRoute } from './component.js';
+import { Worker } from 'node:worker_threads';
+import type { HttpResponse, HttpRoute } from './component.js';
 import { LookoutError } from './errors.js';
+import type { Logger } from './log.js';
 import type { Snapshot } from './model.js';
 import type { RecentLine } from './logs.js';
 import { containersView, PAGE_HTML } from './page.js';
+import type { ServerSecurity, ToMain, ToWorker, WorkerInit } from './server-worker.js';
+
+export type { ServerSecurity } from './server-worker.js';
 
 export interface ServerState {
   ready(): boolean;
-  closing(): boolean;
   /** The pipeline's coalesced snapshot, for the page's API. */
   snapshot(): Promise<Snapshot>;
   /** A container's last log lines, by cgroup id, for the page. */
   recentLogs?(id: string): readonly RecentLine[];
 }
 
-export function splitListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(listen.slice(i + 1)) };
-}
+const text = (status: number, body: string): HttpResponse => ({ status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body });
 
-export interface ServerSecurity {
-  /** PEM certificate and key: serve HTTPS. */
-  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
-  readonly basic?: { readonly username: string; readonly password: string };
-  readonly bearerToken?: string;
-}
-
-/** Paths that stay open whatever the auth settings: Kubernetes and load balancers probe them. */
-const OPEN = new Set(['/healthz', '/readyz']);
-
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-/** Whether an Authorization header satisfies the configured credentials (constant-time comparisons). */
-export function authorized(header: string | undefined, sec: ServerSecurity): boolean {
-  if (!sec.basic && !sec.bearerToken) return true;
-  if (!header) return false;
-  const [scheme = '', value = ''] = header.split(' ', 2);
-  if (sec.bearerToken && scheme.toLowerCase() === 'bearer') return same(value, sec.bearerToken);
-  if (sec.basic && scheme.toLowerCase() === 'basic') {
-    const decoded = Buffer.from(value, 'base64').toString('utf8');
-    const i = decoded.indexOf(':');
-    return i >= 0 && same(decoded.slice(0, i), sec.basic.username) && same(decoded.slice(i + 1), sec.basic.password);
-  }
-  return false;
-}
-
-export function buildServer(routes: readonly HttpRoute[], state: ServerState, version: string, sec: ServerSecurity = {}): FastifyInstance {
-  const app = Fastify({ logger: false, forceCloseConnections: true, return503OnClosing: true, ...(sec.tls ? { https: { cert: sec.tls.cert, key: sec.tls.key } } : {}) }) as unknown as FastifyInstance;
-  app.addHook('onRequest', async (req, reply) => {
-    if (state.closing()) return reply.code(503).header('connection', 'close').send('shutting down\n');
-    const path = req.url.split('?')[0] ?? '';
-    if (!OPEN.has(path) && !authorized(req.headers.authorization, sec)) {
-      return reply
-        .code(401)
-        .header('www-authenticate', sec.basic ? 'Basic realm="lookout", charset="UTF-8"' : 'Bearer realm="lookout"')
-        .send('authentication required\n');
-    }
-  });
-  app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok\n'));
-  app.get('/readyz', async (_req, reply) =>
-    state.ready() ? reply.type('text/plain').send('ready\n') : reply.code(503).type('text/plain').send('not ready: first collection not finished\n'),
-  );
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('x-lookout-version', version).send(PAGE_HTML));
+/** The agent's own routes, beside the exporters'. */
+export function coreRoutes(state: ServerState, version: string): HttpRoute[] {
   // The page's CPU column is a rate: keep the snapshot before the current one.
   let cur: Snapshot | undefined;
   let prev: Snapshot | undefined;
-  app.get('/api/containers', async (_req, reply) => {
-    const s = await state.snapshot();
-    if (s !== cur) {
-      prev = cur;
-      cur = s;
-    }
-    return reply.header('cache-control', 'no-store').send(containersView(s, prev, state.recentLogs));
-  });
-  for (const r of routes) {
-    app.get(r.path, async (req, reply) => {
-      const gone = new AbortController();
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) gone.abort();
-      });
-      const res = await r.handle({ headers: req.headers, signal: gone.signal });
-      return reply.code(res.status).headers(res.headers).send(res.body);
-    });
-  }
-  return app;
+  return [
+    { path: '/healthz', handle: async () => text(200, 'ok\n') },
+    { path: '/readyz', handle: async () => (state.ready() ? text(200, 'ready\n') : text(503, 'not ready: first collection not finished\n')) },
+    { path: '/', handle: async () => ({ status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'x-lookout-version': version }, body: PAGE_HTML }) },
+    {
+      path: '/api/containers',
+      handle: async () => {
+        const s = await state.snapshot();
+        if (s !== cur) {
+          prev = cur;
+          cur = s;
+        }
+        return { status: 200, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body: JSON.stringify(containersView(s, prev, state.recentLogs)) };
+      },
+    },
+  ];
 }
 
-export async function listen(app: FastifyInstance, address: string): Promise<string> {
-  const { host, port } = splitListen(address);
-  try {
-    await app.listen({ host, port });
-  } catch (err) {
-    throw new LookoutError('LOOKOUT_ERR_SERVER', `cannot listen on ${address}: ${(err as Error).message}`, { cause: err });
+/**
+ * The server thread. Built (dist/), its compiled module; run from the TypeScript sources
+ * (the tests), the same module through tsx's loader, registered inside the thread.
+ */
+function spawn(init: WorkerInit): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./server-worker.js', import.meta.url), { workerData: init });
+  const source = JSON.stringify(new URL('./server-worker.ts', import.meta.url).href);
+  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${source}); })`, { eval: true, workerData: init });
+}
+
+export class HttpServer {
+  /** Handlers still running, by request id: aborted when the client goes away. */
+  private readonly running = new Map<number, AbortController>();
+  private closed: Promise<void> | undefined;
+  private exited = false;
+  /** The address listened on (port 0 resolved), once listening. */
+  address = '';
+  private readonly listening: Promise<void>;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly byPath: ReadonlyMap<string, HttpRoute>,
+    private readonly log: Logger,
+    listen: string,
+  ) {
+    this.listening = new Promise<void>((resolve, reject) => {
+      const fail = (why: string): void => reject(new LookoutError('LOOKOUT_ERR_SERVER', `cannot listen on ${listen}: ${why}`));
+      worker.on('message', (m: ToMain) => {
+        if (m.type === 'listening') {
+          this.address = m.address;
+          resolve();
+        } else if (m.type === 'failed') fail(m.message);
+        else this.receive(m);
+      });
+      worker.on('error', (err) => {
+        fail(String(err));
+        log.error({ err: String(err) }, 'the HTTP server thread failed');
+      });
+      worker.on('exit', (code) => {
+        this.exited = true;
+        fail(`the server thread exited (${code})`);
+        if (this.address !== '' && this.closed === undefined) log.error({ code }, 'the HTTP server thread exited: nothing is served until the agent is restarted');
+      });
+    });
   }
-  const a = app.server.address();
-  return typeof a === 'object' && a !== null ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : address;
+
+  /** Starts the server thread and listens on `listen`; rejects when it cannot. */
+  static async start(routes: readonly HttpRoute[], listen: string, security: ServerSecurity, log: Logger): Promise<HttpServer> {
+    const specs = routes.map((r) => ({ path: r.path, ...(r.late ? { late: { timeoutHeader: r.late.timeoutHeader, answerBy: r.late.answerBy } } : {}) }));
+    const server = new HttpServer(spawn({ kind: 'lookout-http', routes: specs, listen, security }), new Map(routes.map((r) => [r.path, r])), log, listen);
+    await server.listening;
+    return server;
+  }
+
+  private receive(m: ToMain): void {
+    if (m.type === 'abort') this.running.get(m.id)?.abort();
+    else if (m.type === 'repeated') this.byPath.get(m.path)?.late?.repeated();
+    else if (m.type === 'request') {
+      const route = this.byPath.get(m.path);
+      if (route === undefined) return this.post({ type: 'response', id: m.id, answer: text(404, 'not found\n') });
+      const gone = new AbortController();
+      this.running.set(m.id, gone);
+      route
+        .handle({ headers: m.headers, signal: gone.signal })
+        .then(
+          (res) => this.post({ type: 'response', id: m.id, answer: res }),
+          (err: unknown) => {
+            this.log.error({ path: m.path, err: String(err) }, 'HTTP handler failed');
+            this.post({ type: 'response', id: m.id, answer: text(500, 'internal error\n') });
+          },
+        )
+        .finally(() => this.running.delete(m.id));
+    }
+  }
+
+  private post(m: ToWorker): void {
+    if (this.closed === undefined) this.worker.postMessage(m);
+  }
+
+  /** From now on every request gets 503 (the agent is stopping). */
+  draining(): void {
+    this.post({ type: 'closing' });
+  }
+
+  /** Closes the socket and ends the thread. */
+  close(): Promise<void> {
+    this.closed ??= new Promise<void>((resolve) => {
+      if (this.exited) return resolve();
+      this.worker.once('exit', () => resolve());
+      this.worker.postMessage({ type: 'close' } satisfies ToWorker);
+    });
+    return this.closed;
+  }
 }

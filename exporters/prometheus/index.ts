@@ -4,7 +4,9 @@
  * snapshot no older than `collect.min_interval` (concurrent scrapes share one collection), or
  * from the previous one when a new collection would outlast 25% of the scraper's timeout; a
  * gzipped response is rendered once per snapshot, and one not done by 40% of the timeout
- * gives way to the last one that is (each counted in `lookout_stale_snapshots_total`).
+ * gives way to the last one that is. When this thread has not answered by 60% of the timeout,
+ * the server thread repeats the previous response on its own (src/server-worker.ts). Each
+ * older answer is counted in `lookout_stale_snapshots_total`.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Exporter, ExporterContext, ExporterFactory, HttpRequestView, HttpResponse } from '../../src/component.js';
@@ -42,6 +44,15 @@ const FAMILIES_PER_TURN = 1;
 /** When a scrape must be answered at the latest, as a share of the scraper's timeout: what is left is for sending, and for a scraper as short of CPU as the node. */
 const ANSWER_BY = 0.4;
 
+/**
+ * When the server thread answers with the previous response if this thread has not answered
+ * (its event loop held up: by a GC pause, by a node with no CPU to spare), as a share of the
+ * scraper's timeout.
+ */
+const REPEAT_BY = 0.6;
+
+const TIMEOUT_HEADER = 'x-prometheus-scrape-timeout-seconds';
+
 /** A gzipped response, rendered or being rendered: of which snapshot, in which format. */
 interface Rendered {
   /** The snapshot's time, which tells snapshots apart (the snapshot itself is not held: it is the pipeline's to keep). */
@@ -63,7 +74,13 @@ class PrometheusExporter implements Exporter {
     private readonly config: PrometheusConfig,
     private readonly ctx: ExporterContext,
   ) {
-    if (config.enabled) ctx.route({ path: config.path, handle: (req) => this.scrape(req) });
+    if (config.enabled) {
+      ctx.route({
+        path: config.path,
+        handle: (req) => this.scrape(req),
+        late: { timeoutHeader: TIMEOUT_HEADER, answerBy: REPEAT_BY, repeated: () => ctx.self.staleSnapshots.inc() },
+      });
+    }
   }
 
   async start(): Promise<void> {}
@@ -163,7 +180,7 @@ class PrometheusExporter implements Exporter {
 
   private async scrape(req: HttpRequestView): Promise<HttpResponse> {
     const received = performance.now();
-    const timeout = header(req, 'x-prometheus-scrape-timeout-seconds');
+    const timeout = header(req, TIMEOUT_HEADER);
     const snapshot = await this.ctx.snapshot(collectionWait(timeout));
     // A collection still going on means the pipeline answered with the previous one, and counted it.
     const counted = this.ctx.collecting() !== undefined;
