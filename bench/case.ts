@@ -401,7 +401,7 @@ async function exportersCase(sink: string, k: number): Promise<ExportersResult> 
 }
 
 async function http(variant: string | undefined): Promise<void> {
-  // Imported here so the direct case's memory does not include fastify.
+  // Imported here so the direct case's memory does not include the agent's HTTP server.
   const { Agent } = await import('../src/agent.js');
   const config = validate({ root, collect: { min_interval: '0s' }, log: { level: 'warn' }, ...overrides(variant) }, 'bench');
   // validate() refuses port 0 ("the port must be 1-65535"); Agent.start accepts it.

@@ -2,6 +2,26 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { heapFlags, HEAP_TUNING, relaxHeap, tuneHeap } from './heap.js';
 
+/** The main thread's young generation (MB) after brisk allocation, in a fresh process that tunes the heap and starts a worker thread; `reassert` calls reassertHeap() once the worker is up. */
+function youngGenerationAfterWorker(reassert: boolean): number {
+  const heap = JSON.stringify(new URL('./heap.ts', import.meta.url).href);
+  const script = `
+    import { tuneHeap, reassertHeap } from ${heap};
+    import { getHeapSpaceStatistics } from 'node:v8';
+    import { Worker } from 'node:worker_threads';
+    tuneHeap([], undefined);
+    const w = new Worker('setInterval(() => {}, 1000)', { eval: true });
+    await new Promise((r) => w.once('online', r));
+    ${reassert ? 'reassertHeap();' : ''}
+    let keep = [];
+    for (let i = 0; i < 3e6; i++) { keep.push({ a: i, b: 'x' + i }); if (keep.length > 1000) keep = []; }
+    console.log(getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576);
+    process.exit(0);`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return Number(r.stdout.trim());
+}
+
 describe('heapFlags', () => {
   it('applies every tuning flag by default', () => {
     expect(heapFlags([])).toEqual(HEAP_TUNING.map((t) => t.flag));
@@ -31,5 +51,11 @@ describe('heapFlags', () => {
     expect(tuneHeap([], '--heap-growing-percent=40')).toEqual(['--semi-space-growth-factor=1']);
     expect(relaxHeap()).toBe(true);
     expect(relaxHeap()).toBe(false);
+  });
+
+  it('is set again after a worker thread starts, which puts run-time flags back to V8 defaults', () => {
+    // The reset reassertHeap() works around: the young generation grows to V8's 16 MB semi-spaces.
+    expect(youngGenerationAfterWorker(false)).toBeGreaterThanOrEqual(16);
+    expect(youngGenerationAfterWorker(true)).toBeLessThanOrEqual(4);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The agent's HTTP server, on a thread of its own (fastify): it accepts connections, checks
+ * The agent's HTTP server, on a thread of its own: it accepts connections, checks
  * credentials, serves TLS, and passes each request to the main thread, where the routes run
  * (src/server.ts). A route that declares a late answer (the scrape endpoint) is answered here
  * when the main thread is held up past its deadline: with the route's last response for the
@@ -12,8 +12,9 @@
  * sending traffic.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import Fastify, { type FastifyInstance } from 'fastify';
 
 export interface ServerSecurity {
   /** PEM certificate and key: serve HTTPS. */
@@ -43,10 +44,23 @@ export interface WorkerInit {
 
 export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
-export interface Answer {
+/** A body in one of the shared buffers that carry bodies to this thread (BodySlots, in src/server.ts). */
+export interface SharedBody {
+  readonly slot: number;
+  readonly length: number;
+  /** The slot's buffer, sent with the first body in it (a new slot, or a bigger one). */
+  readonly buffer?: SharedArrayBuffer;
+}
+
+export interface Answer<B = string | Uint8Array | SharedBody> {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
-  readonly body: string | Uint8Array;
+  readonly body: B;
+}
+
+/** An answer as this thread sends it; `slot` names the shared buffer its body is a view of. */
+interface Ready extends Answer<string | Buffer> {
+  readonly slot?: number;
 }
 
 /** Messages from the server thread to the main thread. */
@@ -57,7 +71,9 @@ export type ToMain =
   /** The client went away before the response was sent. */
   | { readonly type: 'abort'; readonly id: number }
   /** Request `id` was answered here with an earlier response: the main thread's came too late. */
-  | { readonly type: 'repeated'; readonly id: number; readonly path: string };
+  | { readonly type: 'repeated'; readonly id: number; readonly path: string }
+  /** No body here uses shared buffer `slot` any more: the main thread may fill it again. */
+  | { readonly type: 'release'; readonly slot: number };
 
 /** Messages from the main thread to the server thread. */
 export type ToWorker =
@@ -104,32 +120,42 @@ export function lateDeadline(late: LateAnswer, headers: RequestHeaders, received
 /** Responses kept per route, one per distinct value of the headers its `Vary` names: a scraper sends the same ones every time. */
 const KEPT_PER_ROUTE = 8;
 
-/** The last 200 response of each late-answer route, by the request headers its `Vary` names. */
-export class ResponseCache {
-  private readonly routes = new Map<string, { vary: string[]; byKey: Map<string, Answer> }>();
+/** The last 200 response of each late-answer route, by the request headers its `Vary` names; `dropped` is called for each one it lets go. */
+export class ResponseCache<A extends Answer<unknown>> {
+  private readonly routes = new Map<string, { vary: string[]; byKey: Map<string, A> }>();
+
+  constructor(private readonly dropped: (a: A) => void = () => undefined) {}
 
   private static key(vary: readonly string[], headers: RequestHeaders): string {
     return vary.map((h) => String(headers[h] ?? '')).join('\n');
   }
 
-  store(path: string, headers: RequestHeaders, answer: Answer): void {
-    if (answer.status !== 200) return;
+  /** Keeps `answer` if it is a 200; returns whether it did. */
+  store(path: string, headers: RequestHeaders, answer: A): boolean {
+    if (answer.status !== 200) return false;
     const vary = (answer.headers['vary'] ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '');
     let r = this.routes.get(path);
     if (r === undefined || r.vary.join() !== vary.join()) {
+      for (const old of r?.byKey.values() ?? []) this.dropped(old);
       r = { vary, byKey: new Map() };
       this.routes.set(path, r);
     }
     const key = ResponseCache.key(vary, headers);
-    r.byKey.delete(key);
+    const old = r.byKey.get(key);
+    if (old !== undefined) {
+      r.byKey.delete(key);
+      this.dropped(old);
+    }
     r.byKey.set(key, answer);
-    for (const k of r.byKey.keys()) {
+    for (const [k, a] of r.byKey) {
       if (r.byKey.size <= KEPT_PER_ROUTE) break;
       r.byKey.delete(k);
+      this.dropped(a);
     }
+    return true;
   }
 
-  find(path: string, headers: RequestHeaders): Answer | undefined {
+  find(path: string, headers: RequestHeaders): A | undefined {
     const r = this.routes.get(path);
     return r?.byKey.get(ResponseCache.key(r.vary, headers));
   }
@@ -140,70 +166,116 @@ interface Pending {
   readonly headers: RequestHeaders;
   /** Set once the client has its answer (the main thread's, or a repeated one). */
   answered: boolean;
-  resolve(a: Answer): void;
+  resolve(a: Ready): void;
 }
 
-function bodyOf(a: Answer): string | Buffer {
-  return typeof a.body === 'string' ? a.body : Buffer.from(a.body.buffer, a.body.byteOffset, a.body.byteLength);
+/**
+ * The shared buffers this thread holds, and how many answers use each (a cached response, a
+ * response being sent): a buffer no answer uses goes back to the main thread for reuse.
+ * Bodies cloned into fresh buffers instead would leave the buffers of every scrape to this
+ * thread's garbage collector, which, with almost no JavaScript garbage to prompt it, let
+ * them pile up to 60 MB.
+ */
+class HeldSlots {
+  private readonly buffers: SharedArrayBuffer[] = [];
+  private readonly uses = new Map<number, number>();
+
+  constructor(private readonly release: (slot: number) => void) {}
+
+  /** The answer as sent from here, used once (by the caller, until it calls `drop`). */
+  open(a: Answer): Ready {
+    const b = a.body;
+    if (typeof b === 'string') return { status: a.status, headers: a.headers, body: b };
+    if (b instanceof Uint8Array) return { status: a.status, headers: a.headers, body: Buffer.from(b.buffer, b.byteOffset, b.byteLength) };
+    if (b.buffer !== undefined) this.buffers[b.slot] = b.buffer;
+    const buffer = this.buffers[b.slot];
+    if (buffer === undefined) throw new Error(`shared body slot ${b.slot} was never sent`);
+    this.uses.set(b.slot, (this.uses.get(b.slot) ?? 0) + 1);
+    return { status: a.status, headers: a.headers, body: Buffer.from(buffer, 0, b.length), slot: b.slot };
+  }
+
+  hold(r: Ready): void {
+    if (r.slot !== undefined) this.uses.set(r.slot, (this.uses.get(r.slot) ?? 0) + 1);
+  }
+
+  drop(r: Ready): void {
+    if (r.slot === undefined) return;
+    const n = (this.uses.get(r.slot) ?? 0) - 1;
+    if (n > 0) this.uses.set(r.slot, n);
+    else {
+      this.uses.delete(r.slot);
+      this.release(r.slot);
+    }
+  }
 }
 
-function serve(init: WorkerInit, post: (m: ToMain) => void): { app: FastifyInstance; receive(m: ToWorker): void } {
+const plain = (status: number, body: string, headers: Record<string, string> = {}): Ready => ({ status, headers: { 'content-type': 'text/plain; charset=utf-8', ...headers }, body });
+
+/**
+ * The server itself: node:http (node:https with TLS), not fastify, which in a thread of its
+ * own would cost 21 MB of RSS for the five GET routes served here.
+ */
+function serve(init: WorkerInit, post: (m: ToMain) => void): { server: Server; receive(m: ToWorker): void } {
   const sec = init.security;
-  const app = Fastify({ logger: false, forceCloseConnections: true, return503OnClosing: true, ...(sec.tls ? { https: { cert: Buffer.from(sec.tls.cert), key: Buffer.from(sec.tls.key) } } : {}) }) as unknown as FastifyInstance;
+  const routes = new Map(init.routes.map((r) => [r.path, r]));
   const pending = new Map<number, Pending>();
-  const cache = new ResponseCache();
+  const slots = new HeldSlots((slot) => post({ type: 'release', slot }));
+  const cache = new ResponseCache<Ready>((a) => slots.drop(a));
   let nextId = 1;
   let closing = false;
 
-  app.addHook('onRequest', async (req, reply) => {
-    if (closing) return reply.code(503).header('connection', 'close').send('shutting down\n');
-    const path = req.url.split('?')[0] ?? '';
+  const send = (req: IncomingMessage, res: ServerResponse, a: Ready): void => {
+    if (res.destroyed) return;
+    slots.hold(a);
+    // 'close' follows 'finish' (the body handed to the kernel) or an aborted connection.
+    res.once('close', () => slots.drop(a));
+    res.writeHead(a.status, { ...a.headers, 'content-length': String(Buffer.byteLength(a.body)) });
+    res.end(req.method === 'HEAD' ? undefined : a.body);
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const received = performance.now();
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (closing) return send(req, res, plain(503, 'shutting down\n', { connection: 'close' }));
     if (!OPEN.has(path) && !authorized(req.headers.authorization, sec)) {
-      return reply
-        .code(401)
-        .header('www-authenticate', sec.basic ? 'Basic realm="lookout", charset="UTF-8"' : 'Bearer realm="lookout"')
-        .send('authentication required\n');
+      return send(req, res, plain(401, 'authentication required\n', { 'www-authenticate': sec.basic ? 'Basic realm="lookout", charset="UTF-8"' : 'Bearer realm="lookout"' }));
     }
-  });
-  for (const route of init.routes) {
-    app.get(route.path, async (req, reply) => {
-      const received = performance.now();
-      const id = nextId++;
-      const headers = req.headers as RequestHeaders;
-      const answer = await new Promise<Answer>((resolve) => {
-        const p: Pending = { path: route.path, headers, answered: false, resolve };
-        pending.set(id, p);
-        post({ type: 'request', id, path: route.path, headers });
-        reply.raw.once('close', () => {
-          if (!reply.raw.writableFinished && !p.answered) post({ type: 'abort', id });
-        });
-        const deadline = route.late === undefined ? undefined : lateDeadline(route.late, headers, received);
-        if (deadline === undefined) return;
-        const timer = setTimeout(() => {
-          const earlier = p.answered ? undefined : cache.find(route.path, headers);
-          if (earlier === undefined) return;
-          p.answered = true;
-          resolve(earlier);
-          post({ type: 'repeated', id, path: route.path });
-        }, Math.max(0, deadline - performance.now()));
-        timer.unref();
-      });
-      return reply.code(answer.status).headers(answer.headers).send(bodyOf(answer));
+    const route = routes.get(path);
+    if (route === undefined) return send(req, res, plain(404, `no route ${req.method ?? ''} ${path}\n`));
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(req, res, plain(405, `${req.method ?? ''} ${path}: only GET and HEAD\n`, { allow: 'GET, HEAD' }));
+    const id = nextId++;
+    const headers = req.headers as RequestHeaders;
+    const p: Pending = { path, headers, answered: false, resolve: (a) => send(req, res, a) };
+    pending.set(id, p);
+    post({ type: 'request', id, path, headers });
+    res.once('close', () => {
+      if (!res.writableFinished && !p.answered) post({ type: 'abort', id });
     });
-  }
+    const deadline = route.late === undefined ? undefined : lateDeadline(route.late, headers, received);
+    if (deadline === undefined) return;
+    setTimeout(() => {
+      const earlier = p.answered ? undefined : cache.find(path, headers);
+      if (earlier === undefined) return;
+      p.answered = true;
+      post({ type: 'repeated', id, path });
+      p.resolve(earlier);
+    }, Math.max(0, deadline - performance.now())).unref();
+  };
+  const server = sec.tls ? createHttpsServer({ cert: Buffer.from(sec.tls.cert), key: Buffer.from(sec.tls.key) }, handle) : createServer(handle);
   return {
-    app,
+    server,
     receive(m: ToWorker): void {
       if (m.type === 'closing') closing = true;
       else if (m.type === 'response') {
+        const a = slots.open(m.answer);
         const p = pending.get(m.id);
-        if (p === undefined) return;
         pending.delete(m.id);
-        if (init.routes.find((r) => r.path === p.path)?.late !== undefined) cache.store(p.path, p.headers, m.answer);
-        if (!p.answered) {
+        if (p !== undefined && routes.get(p.path)?.late !== undefined && cache.store(p.path, p.headers, a)) slots.hold(a);
+        if (p !== undefined && !p.answered) {
           p.answered = true;
-          p.resolve(m.answer);
+          p.resolve(a);
         }
+        slots.drop(a);
       }
     },
   };
@@ -211,21 +283,28 @@ function serve(init: WorkerInit, post: (m: ToMain) => void): { app: FastifyInsta
 
 async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Promise<void> {
   const post = (m: ToMain): void => port.postMessage(m);
-  const { app, receive } = serve(init, post);
+  const { server, receive } = serve(init, post);
   port.on('message', (m: ToWorker) => {
     if (m.type !== 'close') return receive(m);
     receive({ type: 'closing' });
-    void app.close().then(() => port.close());
+    server.close(() => port.close());
+    server.closeAllConnections();
   });
   const { host, port: portNumber } = splitListen(init.listen);
   try {
-    await app.listen({ host, port: portNumber });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(portNumber, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
   } catch (err) {
     post({ type: 'failed', message: (err as Error).message });
     port.close();
     return;
   }
-  const a = app.server.address();
+  const a = server.address();
   post({ type: 'listening', address: typeof a === 'object' && a !== null ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : init.listen });
 }
 

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { HttpRequestView, HttpResponse, HttpRoute } from './component.js';
-import { HttpServer } from './server.js';
+import { BodySlots, HttpServer } from './server.js';
 import { type Answer, ResponseCache } from './server-worker.js';
 
 let server: HttpServer | undefined;
@@ -46,6 +46,16 @@ describe('the HTTP server thread', () => {
     expect(await get('/metrics', { 'x-test': 'a', 'accept-encoding': 'identity' })).toMatchObject({ status: 200, body: 'body-1' });
     expect(route.seen[0]?.headers['x-test']).toBe('a');
     expect((await get('/nothing')).status).toBe(404);
+    const head = await fetch(`http://${server.address}/metrics?x=1`, { method: 'HEAD', headers: { 'accept-encoding': 'identity' } });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe('6');
+    expect(await head.text()).toBe('');
+    const post = await fetch(`http://${server.address}/metrics`, { method: 'POST', body: 'x' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    // Each body was released once sent: the shared buffers are reused, not one per response.
+    for (let i = 0; i < 20; i++) expect((await get('/metrics', { 'accept-encoding': 'identity' })).body).toBe(`body-${i + 3}`);
+    expect(server.sharedBuffers).toBeLessThanOrEqual(2);
   });
 
   it('answers a late scrape with the last response for the same Vary headers at its share of the timeout, counts it, and keeps the late one for the next', async () => {
@@ -58,7 +68,7 @@ describe('the HTTP server thread', () => {
     expect(late).toMatchObject({ status: 200, body: 'body-1' });
     expect(late.ms).toBeGreaterThanOrEqual(450);
     expect(late.ms).toBeLessThan(1400);
-    expect(route.repeats).toBe(1);
+    await vi.waitFor(() => expect(route.repeats).toBe(1));
     // Another encoding has no earlier response: it waits for its own (request 3, at once).
     expect((await get('/metrics', { [TIMEOUT]: '1', 'accept-encoding': 'gzip' })).body).toBe('body-3-gz');
     // Request 2's response, once it came, replaced request 1's for the next late scrape.
@@ -159,5 +169,28 @@ describe('ResponseCache', () => {
     c.store('/m', { accept: 'a', 'accept-encoding': 'gzip' }, ok('2', 'Accept-Encoding'));
     expect(c.find('/m', { accept: 'b', 'accept-encoding': 'gzip' })?.body).toBe('2');
     expect(c.find('/m', { accept: 'a' })).toBeUndefined();
+  });
+});
+
+describe('BodySlots', () => {
+  it('reuses a released slot big enough, grows a free one too small, and gives up at 16 in use', () => {
+    const slots = new BodySlots();
+    const a = slots.put(Buffer.from('first body'));
+    expect(a).toMatchObject({ slot: 0, length: 10 });
+    expect(new Uint8Array(a?.buffer as SharedArrayBuffer, 0, 10)).toEqual(new Uint8Array(Buffer.from('first body')));
+    // In use: the next body takes a new slot.
+    expect(slots.put(Buffer.from('second'))).toMatchObject({ slot: 1, length: 6 });
+    slots.release(0);
+    // Slot 0 again, its buffer already on the server thread: not sent again, and overwritten.
+    const again = slots.put(Buffer.from('third'));
+    expect(again).toEqual({ slot: 0, length: 5 });
+    expect(Buffer.from(a?.buffer as SharedArrayBuffer, 0, 5).toString()).toBe('third');
+    slots.release(0);
+    const big = slots.put(Buffer.alloc(100_000, 1));
+    expect(big?.slot).toBe(0);
+    expect(big?.buffer?.byteLength).toBeGreaterThanOrEqual(125_000);
+    for (let i = 2; i < 16; i++) expect(slots.put(Buffer.from('x'))?.slot).toBe(i);
+    expect(slots.put(Buffer.from('x'))).toBeUndefined();
+    expect(slots.size).toBe(16);
   });
 });

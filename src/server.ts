@@ -6,11 +6,12 @@
 import { Worker } from 'node:worker_threads';
 import type { HttpResponse, HttpRoute } from './component.js';
 import { LookoutError } from './errors.js';
+import { reassertHeap } from './heap.js';
 import type { Logger } from './log.js';
 import type { Snapshot } from './model.js';
 import type { RecentLine } from './logs.js';
 import { containersView, PAGE_HTML } from './page.js';
-import type { ServerSecurity, ToMain, ToWorker, WorkerInit } from './server-worker.js';
+import type { ServerSecurity, SharedBody, ToMain, ToWorker, WorkerInit } from './server-worker.js';
 
 export type { ServerSecurity } from './server-worker.js';
 
@@ -57,9 +58,50 @@ function spawn(init: WorkerInit): Worker {
   return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${source}); })`, { eval: true, workerData: init });
 }
 
+/** Shared buffers in use at most; past that, a body is cloned into the message. */
+const MAX_SLOTS = 16;
+
+/**
+ * Buffers shared with the server thread that carry response bodies, each filled again once
+ * the server thread has released it (sent and no longer kept): the bodies of a scrape a
+ * second cost one copy into memory already there, and no garbage on either thread.
+ */
+export class BodySlots {
+  private readonly slots: Array<{ buffer: SharedArrayBuffer; free: boolean }> = [];
+
+  /** The body copied into a free slot (a new or bigger one if none is big enough); undefined when MAX_SLOTS are in use. */
+  put(body: Uint8Array): SharedBody | undefined {
+    let slot = this.slots.findIndex((s) => s.free && s.buffer.byteLength >= body.byteLength);
+    let fresh: SharedArrayBuffer | undefined;
+    if (slot < 0) {
+      slot = this.slots.findIndex((s) => s.free);
+      if (slot < 0 && this.slots.length >= MAX_SLOTS) return undefined;
+      if (slot < 0) slot = this.slots.length;
+      // A quarter more than asked, in whole 64 KiB: the next scrape's body is a little bigger or smaller.
+      fresh = new SharedArrayBuffer(Math.ceil((body.byteLength * 1.25 + 1) / 65536) * 65536);
+      this.slots[slot] = { buffer: fresh, free: true };
+    }
+    const s = this.slots[slot] as { buffer: SharedArrayBuffer; free: boolean };
+    new Uint8Array(s.buffer).set(body);
+    s.free = false;
+    return { slot, length: body.byteLength, ...(fresh ? { buffer: fresh } : {}) };
+  }
+
+  release(slot: number): void {
+    const s = this.slots[slot];
+    if (s !== undefined) s.free = true;
+  }
+
+  /** Slots made, for tests. */
+  get size(): number {
+    return this.slots.length;
+  }
+}
+
 export class HttpServer {
   /** Handlers still running, by request id: aborted when the client goes away. */
   private readonly running = new Map<number, AbortController>();
+  private readonly slots = new BodySlots();
   private closed: Promise<void> | undefined;
   private exited = false;
   /** The address listened on (port 0 resolved), once listening. */
@@ -98,11 +140,13 @@ export class HttpServer {
     const specs = routes.map((r) => ({ path: r.path, ...(r.late ? { late: { timeoutHeader: r.late.timeoutHeader, answerBy: r.late.answerBy } } : {}) }));
     const server = new HttpServer(spawn({ kind: 'lookout-http', routes: specs, listen, security }), new Map(routes.map((r) => [r.path, r])), log, listen);
     await server.listening;
+    reassertHeap();
     return server;
   }
 
   private receive(m: ToMain): void {
     if (m.type === 'abort') this.running.get(m.id)?.abort();
+    else if (m.type === 'release') this.slots.release(m.slot);
     else if (m.type === 'repeated') this.byPath.get(m.path)?.late?.repeated();
     else if (m.type === 'request') {
       const route = this.byPath.get(m.path);
@@ -112,7 +156,7 @@ export class HttpServer {
       route
         .handle({ headers: m.headers, signal: gone.signal })
         .then(
-          (res) => this.post({ type: 'response', id: m.id, answer: res }),
+          (res) => this.respond(m.id, res),
           (err: unknown) => {
             this.log.error({ path: m.path, err: String(err) }, 'HTTP handler failed');
             this.post({ type: 'response', id: m.id, answer: text(500, 'internal error\n') });
@@ -124,6 +168,16 @@ export class HttpServer {
 
   private post(m: ToWorker): void {
     if (this.closed === undefined) this.worker.postMessage(m);
+  }
+
+  private respond(id: number, res: HttpResponse): void {
+    const shared = typeof res.body === 'string' || this.closed !== undefined ? undefined : this.slots.put(res.body);
+    this.post({ type: 'response', id, answer: shared === undefined ? res : { ...res, body: shared } });
+  }
+
+  /** Shared body buffers made so far, for tests: as many as bodies the server thread holds at once. */
+  get sharedBuffers(): number {
+    return this.slots.size;
   }
 
   /** From now on every request gets 503 (the agent is stopping). */
