@@ -428,8 +428,6 @@ async function main(): Promise<number> {
   // would drift apart (a failed scrape counted by one query and not listed by another).
   const endAt = Date.now() / 1000;
   const one = async (expr: string): Promise<number> => Number((await promQuery(promUrl, expr, endAt))[0]?.value[1] ?? NaN);
-  const scrapes = await one(`count_over_time(up{job="lookout"}[${range}])`);
-  const good = await one(`sum_over_time(up{job="lookout"}[${range}])`);
   const maxDuration = await one(`max_over_time(scrape_duration_seconds{job="lookout"}[${range}])`);
   const avgDuration = await one(`avg_over_time(scrape_duration_seconds{job="lookout"}[${range}])`);
   const maxSamples = await one(`max_over_time(scrape_samples_scraped{job="lookout"}[${range}])`);
@@ -439,7 +437,12 @@ async function main(): Promise<number> {
   // slow too, Prometheus was the one held up, not the agent.
   const rawSamples = async (expr: string): Promise<Array<[number, number]>> =>
     ((await promQuery<{ values: Array<[number, string]> }>(promUrl, expr, endAt))[0]?.values ?? []).map(([t, v]) => [t, Number(v)]);
+  // Counted from one query: two (count_over_time, sum_over_time) can see different samples
+  // even at one instant, when a scrape that began before it is stored between them (a run
+  // reported "-1 failed").
   const ups = await rawSamples(`up{job="lookout"}[${range}]`);
+  const scrapes = ups.length;
+  const good = ups.filter(([, v]) => v === 1).length;
   const selfDurations = await rawSamples(`scrape_duration_seconds{job="prometheus"}[${range}]`);
   const failures = ups.filter(([, v]) => v === 0).map(([t]) => {
     const near = selfDurations.reduce<[number, number] | undefined>((best, x) => (best === undefined || Math.abs(x[0] - t) < Math.abs(best[0] - t) ? x : best), undefined);
