@@ -13,8 +13,8 @@
  *   `--inflight` Engine calls at a time: an engine slower than the rate gets the calls it can
  *   take, not a queue that only loads the machine (the rate achieved is reported);
  * - every 5 s: Prometheus's latest scrape of the agent is compared with the containers
- *   known to be running (started more than `--margin` s ago, not killed since) and dead
- *   (killed more than `--margin` s ago, not started since): a missing live series or a
+ *   known to be running (started more than `--margin` s before that scrape began, not killed
+ *   since) and dead (killed more than `--margin` s before it, not started since): a missing live series or a
  *   lingering dead one is counted, by container id, in `container_last_seen` and
  *   `container_cpu_usage_seconds_total`; `docker ps` is checked against the bookkeeping;
  *   the agent's VmRSS is read from /proc/<pid>/status;
@@ -380,15 +380,21 @@ async function main(): Promise<number> {
       throw new Error(`the agent died: ${agentLog.slice(-2000)}`);
     }
     const now = Date.now();
-    const live = boxes.filter((b) => b.running && !b.busy && now - b.since > MARGIN_MS);
-    const dead = boxes.filter((b) => !b.running && !b.busy && now - b.since > MARGIN_MS);
     // Both at the same instant: a failed scrape in between would mark every series stale for the second query only.
     const at = now / 1000;
-    const [seen, cpu, ps] = await Promise.all([
+    const [seen, cpu, scraped, ps] = await Promise.all([
       promQuery(promUrl, `container_last_seen{id=~".*[0-9a-f]{64}.*"}`, at),
       promQuery(promUrl, `container_cpu_usage_seconds_total{id=~".*[0-9a-f]{64}.*",cpu="total"}`, at),
+      promQuery(promUrl, 'timestamp(up{job="lookout"})', at),
       ok('GET', `/containers/json?filters=${encodeURIComponent(JSON.stringify({ label: [`${LABEL}=1`] }))}`).then((t) => new Set((JSON.parse(t) as Array<{ Id: string }>).map((c) => c.Id))),
     ]);
+    // The margin runs to the moment of the scrape that the series come from (its start, as
+    // Prometheus stamps it), not to this check: on this node a scrape is stored up to 2 s
+    // after it began, and that is Prometheus's delay, not the agent's.
+    const scrapeAt = Number(scraped[0]?.value[1] ?? NaN) * 1000;
+    const ref = Number.isFinite(scrapeAt) ? Math.min(scrapeAt, now) : now;
+    const live = boxes.filter((b) => b.running && !b.busy && ref - b.since > MARGIN_MS);
+    const dead = boxes.filter((b) => !b.running && !b.busy && ref - b.since > MARGIN_MS);
     const seenIds = idsOf(seen);
     const cpuIds = idsOf(cpu);
     checks.samples++;
@@ -397,7 +403,7 @@ async function main(): Promise<number> {
       if (!ps.has(b.id)) checks.dockerDisagrees++;
       if (!seenIds.has(b.id) || !cpuIds.has(b.id)) {
         checks.missing++;
-        if (checks.examples.length < 10) checks.examples.push(`missing ${b.name} (running for ${((now - b.since) / 1000).toFixed(1)} s; last_seen ${seenIds.has(b.id)}, cpu ${cpuIds.has(b.id)})`);
+        if (checks.examples.length < 10) checks.examples.push(`missing ${b.name} (running for ${((ref - b.since) / 1000).toFixed(1)} s at the scrape; last_seen ${seenIds.has(b.id)}, cpu ${cpuIds.has(b.id)})`);
       }
     }
     for (const b of dead) {
@@ -405,7 +411,7 @@ async function main(): Promise<number> {
       if (ps.has(b.id)) checks.dockerDisagrees++;
       if (seenIds.has(b.id) || cpuIds.has(b.id)) {
         checks.lingering++;
-        if (checks.examples.length < 10) checks.examples.push(`lingering ${b.name} (dead for ${((now - b.since) / 1000).toFixed(1)} s)`);
+        if (checks.examples.length < 10) checks.examples.push(`lingering ${b.name} (dead for ${((ref - b.since) / 1000).toFixed(1)} s at the scrape)`);
       }
     }
     if (now - lastProgress >= 30_000) {
