@@ -58,6 +58,30 @@ describe('the HTTP server thread', () => {
     expect(server.sharedBuffers).toBeLessThanOrEqual(2);
   });
 
+  it('keeps an idle keep-alive connection open past the 5 s of a plain node:http server', async () => {
+    server = await HttpServer.start([counting(() => 0)], '127.0.0.1:0', {}, pino({ level: 'silent' }));
+    const { request, Agent } = await import('node:http');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const once = (): Promise<{ body: string; port: number | undefined }> =>
+      new Promise((resolve, reject) => {
+        request(`http://${server?.address}/metrics`, { agent, headers: { 'accept-encoding': 'identity' } }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ body, port: res.socket?.localPort }));
+        }).on('error', reject).end();
+      });
+    try {
+      const first = await once();
+      await new Promise((r) => setTimeout(r, 6000));
+      const second = await once();
+      expect(second.body).toBe('body-2');
+      // The same connection: the server did not close it while idle.
+      expect(second.port).toBe(first.port);
+    } finally {
+      agent.destroy();
+    }
+  }, 15_000);
+
   it('answers a late scrape with the last response for the same Vary headers at its share of the timeout, counts it, and keeps the late one for the next', async () => {
     // Request 2 is late (1.5 s against a 0.5 s deadline); the others answer at once.
     const route = counting((n) => (n === 2 ? 1500 : 0));
