@@ -64,7 +64,7 @@ export class SelfMetrics {
   });
   readonly staleSnapshots = new Counter({
     name: 'lookout_stale_snapshots_total',
-    help: 'Scrapes answered with an earlier collection: a new one would have outlasted 25% of the scraper\'s X-Prometheus-Scrape-Timeout-Seconds, or its response was not rendered by 40% of it.',
+    help: 'Scrapes answered with an earlier collection: a new one would have outlasted 25% of the scraper\'s X-Prometheus-Scrape-Timeout-Seconds, its response was not rendered by 40% of it, or the server thread repeated the previous response at 60% of it.',
     registers: [this.registry],
   });
   readonly renderDuration = new Gauge({
