@@ -116,8 +116,14 @@ export function authorized(header: string | undefined, sec: ServerSecurity): boo
 /** The deadline, on this thread's clock, of a request received at `received`; undefined without a usable timeout header. */
 export function lateDeadline(late: LateAnswer, headers: RequestHeaders, received: number): number | undefined {
   const v = headers[late.timeoutHeader];
-  const seconds = Number(Array.isArray(v) ? v[0] : v);
-  return v !== undefined && v !== '' && Number.isFinite(seconds) && seconds > 0 ? received + late.answerBy * seconds * 1000 : undefined;
+  const ms = timeoutMs(Array.isArray(v) ? v[0] : v);
+  return ms === undefined ? undefined : received + late.answerBy * ms;
+}
+
+/** A timeout header's value, in seconds, as milliseconds; undefined unless it is a positive finite number. */
+export function timeoutMs(seconds: string | undefined): number | undefined {
+  const t = Number(seconds);
+  return seconds !== undefined && seconds !== '' && Number.isFinite(t) && t > 0 ? t * 1000 : undefined;
 }
 
 /** Responses kept per route, one per distinct value of the headers its `Vary` names: a scraper sends the same ones every time. */
@@ -193,8 +199,9 @@ class HeldSlots {
     if (b.buffer !== undefined) this.buffers[b.slot] = b.buffer;
     const buffer = this.buffers[b.slot];
     if (buffer === undefined) throw new Error(`shared body slot ${b.slot} was never sent`);
-    this.uses.set(b.slot, (this.uses.get(b.slot) ?? 0) + 1);
-    return { status: a.status, headers: a.headers, body: Buffer.from(buffer, 0, b.length), slot: b.slot };
+    const ready = { status: a.status, headers: a.headers, body: Buffer.from(buffer, 0, b.length), slot: b.slot };
+    this.hold(ready);
+    return ready;
   }
 
   hold(r: Ready): void {
@@ -212,7 +219,8 @@ class HeldSlots {
   }
 }
 
-const plain = (status: number, body: string, headers: Record<string, string> = {}): Ready => ({ status, headers: { 'content-type': 'text/plain; charset=utf-8', ...headers }, body });
+/** A plain-text answer. */
+export const plain = (status: number, body: string, headers: Record<string, string> = {}): Answer<string> => ({ status, headers: { 'content-type': 'text/plain; charset=utf-8', ...headers }, body });
 
 /**
  * The server itself: node:http (node:https with TLS), not fastify, which in a thread of its

@@ -11,7 +11,7 @@ import type { Logger } from './log.js';
 import type { Snapshot } from './model.js';
 import type { RecentLine } from './logs.js';
 import { containersView, PAGE_HTML } from './page.js';
-import type { ServerSecurity, SharedBody, ToMain, ToWorker, WorkerInit } from './server-worker.js';
+import { plain, type ServerSecurity, type SharedBody, type ToMain, type ToWorker, type WorkerInit } from './server-worker.js';
 
 export type { ServerSecurity } from './server-worker.js';
 
@@ -23,16 +23,14 @@ export interface ServerState {
   recentLogs?(id: string): readonly RecentLine[];
 }
 
-const text = (status: number, body: string): HttpResponse => ({ status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body });
-
 /** The agent's own routes, beside the exporters'. */
 export function coreRoutes(state: ServerState, version: string): HttpRoute[] {
   // The page's CPU column is a rate: keep the snapshot before the current one.
   let cur: Snapshot | undefined;
   let prev: Snapshot | undefined;
   return [
-    { path: '/healthz', handle: async () => text(200, 'ok\n') },
-    { path: '/readyz', handle: async () => (state.ready() ? text(200, 'ready\n') : text(503, 'not ready: first collection not finished\n')) },
+    { path: '/healthz', handle: async () => plain(200, 'ok\n') },
+    { path: '/readyz', handle: async () => (state.ready() ? plain(200, 'ready\n') : plain(503, 'not ready: first collection not finished\n')) },
     { path: '/', handle: async () => ({ status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'x-lookout-version': version }, body: PAGE_HTML }) },
     {
       path: '/api/containers',
@@ -150,7 +148,7 @@ export class HttpServer {
     else if (m.type === 'repeated') this.byPath.get(m.path)?.late?.repeated();
     else if (m.type === 'request') {
       const route = this.byPath.get(m.path);
-      if (route === undefined) return this.post({ type: 'response', id: m.id, answer: text(404, 'not found\n') });
+      if (route === undefined) return this.post({ type: 'response', id: m.id, answer: plain(404, 'not found\n') });
       const gone = new AbortController();
       this.running.set(m.id, gone);
       route
@@ -159,7 +157,7 @@ export class HttpServer {
           (res) => this.respond(m.id, res),
           (err: unknown) => {
             this.log.error({ path: m.path, err: String(err) }, 'HTTP handler failed');
-            this.post({ type: 'response', id: m.id, answer: text(500, 'internal error\n') });
+            this.post({ type: 'response', id: m.id, answer: plain(500, 'internal error\n') });
           },
         )
         .finally(() => this.running.delete(m.id));

@@ -12,6 +12,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Exporter, ExporterContext, ExporterFactory, HttpRequestView, HttpResponse } from '../../src/component.js';
 import { CONTENT_TYPE, ExpositionWriter, type Format, negotiate, writeEnd, writeFamilies, writeSampleFamilies } from '../../src/exposition.js';
 import { ParallelGzip } from '../../src/gzip.js';
+import { timeoutMs } from '../../src/server-worker.js';
 import type { Snapshot } from '../../src/model.js';
 import { configSchema, type PrometheusConfig } from './config.js';
 
@@ -25,8 +26,7 @@ const WAIT_FOR_COLLECTION = 0.25;
 
 /** The scraper's timeout in milliseconds, from the header Prometheus sends with every scrape; Infinity without a usable one. */
 function scrapeTimeoutMs(timeoutSeconds: string | undefined): number {
-  const t = Number(timeoutSeconds);
-  return timeoutSeconds !== undefined && timeoutSeconds !== '' && Number.isFinite(t) && t > 0 ? t * 1000 : Infinity;
+  return timeoutMs(timeoutSeconds) ?? Infinity;
 }
 
 /**
